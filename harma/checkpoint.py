@@ -1,0 +1,46 @@
+"""Small, atomic checkpoints: only trainable tensors plus optimizer/scheduler state and the training history.
+
+`last.pt` lets a run resume at the next epoch; `best.pt` holds the trainable tensors of the best-val epoch.
+Files are written under a temporary name and renamed, so a crash never leaves a half-written checkpoint.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    names = {n for n, p in model.named_parameters() if p.requires_grad}
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if k in names}
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_trainable(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load a trainable-only state dict; every key must exist in the model with the same shape."""
+    own = model.state_dict()
+    unknown = sorted(k for k in state if k not in own)
+    shapes = sorted(k for k in state if k in own and own[k].shape != state[k].shape)
+    if unknown or shapes:
+        raise ValueError(f"checkpoint {source}: does not fit this config: unknown keys {unknown[:8]}, "
+                         f"shape mismatches {shapes[:8]}")
+    model.load_state_dict(state, strict=False)
+
+
+def is_harma_checkpoint(obj: Any) -> bool:
+    return isinstance(obj, dict) and "trainable" in obj

@@ -1,0 +1,132 @@
+"""The `harma` command: train, eval, model info, data synth, study run/status/resume and report.
+
+Each subcommand imports its module only when run, so `harma train` works without Ray or plotly installed.
+Errors from bad input (config, data, weights, study files) print one line and exit with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+from harma.config import ConfigError, load_config
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, help="shipped config name (rsitmd-geo, synthetic-tiny, ...) or YAML file")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="dotted overrides, e.g. adapter.bottleneck=64 loss.gamma=1.5")
+
+
+def _print_epoch(record: dict) -> None:
+    val, test = record["val"], record["test"]
+    losses = " ".join(f"{k}={v:.4f}" for k, v in record["train"].items())
+    print(f"epoch {record['epoch']:3d}  val mR {val['r_mean']:6.2f}  test mR {test['r_mean']:6.2f}  {losses}  "
+          f"lr={record['lr']:.2e}  {record['epoch_seconds']:.1f}s  {record['images_per_s']:.1f} img/s", flush=True)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from harma.train import train
+
+    cfg = load_config(args.config, args.overrides)
+    summary = train(cfg, report=_print_epoch)
+    from harma import distributed
+    if distributed.is_main():
+        best = summary["best_val"]
+        print(f"best epoch {summary['best_epoch']} (val mR {best['r_mean']:.2f}); test at best val: "
+              + json.dumps({k: round(v, 2) for k, v in summary["test_at_best_val"].items()}))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from harma.eval_checkpoint import evaluate_checkpoint
+
+    cfg = load_config(args.config, args.overrides)
+    results = evaluate_checkpoint(cfg, args.checkpoint, splits=args.splits)
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+def cmd_model_info(args: argparse.Namespace) -> int:
+    from harma.model.build import build_model
+    from harma.model.freeze import parameter_report
+
+    cfg = load_config(args.config, args.overrides)
+    model = build_model(cfg)
+    print(f"arch {cfg.model.arch}  share={cfg.adapter.share}  towers={cfg.adapter.towers}  "
+          f"bottleneck={cfg.adapter.bottleneck}  heads={cfg.adapter.heads}")
+    report = parameter_report(model)
+    for name, (count, params) in report.items():
+        each = f"{params // count:>12,} x {count:<3d}" if count > 1 else " " * 18
+        print(f"  {name:<22s} {each} {params:>14,}")
+    trainable, total = report["trainable total"][1], report["all parameters"][1]
+    print(f"trainable {trainable:,} of {total:,} ({100 * trainable / total:.2f}%)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harma", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train HarMA (one process, or under torchrun for DDP)")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a harma checkpoint or the authors' checkpoint_best.pth")
+    _add_config_args(p)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--splits", nargs="+", default=["val", "test"], choices=["val", "test"])
+    p.set_defaults(func=cmd_eval)
+
+    model = sub.add_parser("model", help="model commands").add_subparsers(dest="model_command", required=True)
+    p = model.add_parser("info", help="trainable / total parameters per component")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_model_info)
+
+    from harma.data.cli import add_data_commands
+    add_data_commands(sub)
+    _add_optional(sub, "harma.tune.cli", "add_study_commands")
+    _add_optional(sub, "harma.report.cli", "add_report_commands")
+    return parser
+
+
+def _add_optional(sub, module: str, function: str) -> None:
+    """Register commands whose module needs optional dependencies; absent extras leave them out."""
+    import importlib
+
+    try:
+        getattr(importlib.import_module(module), function)(sub)
+    except ModuleNotFoundError as exc:
+        if not exc.name or exc.name.split(".")[0] not in ("ray", "optuna", "pyarrow", "plotly", "pandas", "scipy"):
+            raise
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [ConfigError, FileNotFoundError]
+    from harma.model.build import WeightsError
+    errors.append(WeightsError)
+    try:
+        from harma.data.errors import DataError
+        errors.append(DataError)
+    except ImportError:
+        pass
+    try:
+        from harma.tune.study import StudyError
+        errors.append(StudyError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except _user_errors() as exc:
+        print(f"harma: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Rank and world size from the environment, and an all-gather whose backward is correct.
+
+`gather_with_grad` concatenates every rank's tensor in rank order.  Its backward all-reduces (sums) the
+incoming gradient and keeps this rank's slice: every rank computes the same global loss, so summing the
+ranks' contributions and then letting DDP average parameter gradients over ranks yields exactly the
+gradient of the single-process loss on the concatenated batch.  Everything is a no-op when world size is 1.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+
+
+def world_size() -> int:
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def rank() -> int:
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def env_world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+class _GatherWithGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:
+        ctx.rank, ctx.size = rank(), tensor.shape[0]
+        sizes = [torch.zeros(1, dtype=torch.long, device=tensor.device) for _ in range(world_size())]
+        dist.all_gather(sizes, torch.tensor([ctx.size], device=tensor.device))
+        ctx.sizes = [int(s.item()) for s in sizes]
+        parts = [tensor.new_zeros((n, *tensor.shape[1:])) for n in ctx.sizes]
+        dist.all_gather(parts, tensor.contiguous())
+        return torch.cat(parts, dim=0)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous()
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
+        start = sum(ctx.sizes[: ctx.rank])
+        return grad[start: start + ctx.size]
+
+
+def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
+    """All ranks' tensors concatenated along dim 0 (uneven sizes allowed), differentiable."""
+    if world_size() == 1:
+        return tensor
+    return _GatherWithGrad.apply(tensor)
+
+
+def gather_no_grad(tensor: torch.Tensor) -> torch.Tensor:
+    """All ranks' tensors concatenated along dim 0 (ids, labels, eval embeddings); equal sizes required."""
+    if world_size() == 1:
+        return tensor
+    parts = [torch.empty_like(tensor) for _ in range(world_size())]
+    dist.all_gather(parts, tensor.contiguous())
+    return torch.cat(parts, dim=0)
+
+
+def init_from_env(device: torch.device) -> bool:
+    """Join the process group torchrun (or Ray Train) set up in the environment; True when distributed."""
+    if env_world_size() <= 1 or dist.is_initialized():
+        return dist.is_initialized()
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    dist.init_process_group(backend=backend)
+    return True
+
+
+def barrier() -> None:
+    if world_size() > 1:
+        dist.barrier()

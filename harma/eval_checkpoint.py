@@ -1,0 +1,39 @@
+"""Evaluate a checkpoint on val/test: a harma checkpoint (trainable tensors) or the authors' released
+`checkpoint_best.pth` (translated by harma.model.original)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from harma.checkpoint import is_harma_checkpoint, load_trainable
+from harma.config import RunConfig
+from harma.evaluate import evaluate_split
+from harma.model.build import WeightsError, build_model, tokenizer_for
+from harma.model.original import load_original_checkpoint
+from harma.train import pick_device
+
+
+def evaluate_checkpoint(cfg: RunConfig, checkpoint: str, splits=("val", "test")) -> dict:
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise WeightsError(f"--checkpoint {path}: file not found")
+    device = pick_device(cfg.train.device)
+    model = build_model(cfg)
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    result: dict = {"checkpoint": str(path)}
+    if is_harma_checkpoint(obj):
+        load_trainable(model, obj["trainable"], str(path))
+        result["format"] = "harma"
+    else:
+        report = load_original_checkpoint(model, obj)
+        result["format"] = "authors"
+        result["loaded_tensors"] = len(report.loaded)
+        result["unmatched_checkpoint_keys"] = report.unmatched_checkpoint_keys
+    model.to(device)
+    from harma.data import build_datasets
+
+    data = build_datasets(cfg.data, tokenizer_for(cfg))
+    for split in splits:
+        result[split] = evaluate_split(model, getattr(data, split), cfg, device)
+    return result

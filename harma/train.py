@@ -1,0 +1,253 @@
+"""The Ray-free HarMA trainer: `train(cfg, report=callback) -> summary`.
+
+Read it top to bottom: set up the device (and DDP when launched by torchrun), build the model and data,
+then for each epoch train (losses on the batch gathered across ranks), evaluate val and test, keep the best
+epoch by val mR, save small atomic checkpoints, append a JSON line to the log and call `report` once.  A
+frozen model (`adapter.towers=none`) is evaluated once and not trained.  A NaN/inf loss stops the run with
+an error naming the epoch and step.
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
+from harma import distributed as dist_utils
+from harma.checkpoint import load_trainable, save_atomic, trainable_state
+from harma.config import RunConfig, save_config
+from harma.evaluate import evaluate_split
+from harma.losses import harma_loss
+from harma.model.adapters import ADAPTER_TYPES
+from harma.model.build import build_model, tokenizer_for
+
+ReportFn = Callable[[dict[str, Any]], None]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"train.device={name!r}: CUDA is not available on this machine")
+    device = torch.device(name)
+    if device.type == "cuda" and device.index is None and dist_utils.env_world_size() > 1:
+        import os
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on every trainable non-bias tensor (gates and temperature too), none on biases."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (no_decay if name.endswith("bias") else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def lr_lambda(total_steps: int, warmup_frac: float, schedule: str) -> Callable[[int], float]:
+    warmup = int(total_steps * warmup_frac)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        if schedule == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+        return max(0.0, 1 - progress)
+
+    return factor
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0                      # last finished epoch
+    best_epoch: int = 0
+    best_val: dict | None = None
+    best_test: dict | None = None
+    history: list | None = None
+
+
+def _loader(train_set, cfg: RunConfig, world: int, rank: int) -> tuple[DataLoader, DistributedSampler | None]:
+    generator = torch.Generator().manual_seed(cfg.train.seed)
+    sampler = None
+    if world > 1:
+        sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True,
+                                     seed=cfg.train.seed, drop_last=True)
+    loader = DataLoader(train_set, batch_size=cfg.train.batch_size, shuffle=sampler is None, sampler=sampler,
+                        drop_last=True, num_workers=cfg.data.num_workers, generator=generator,
+                        persistent_workers=cfg.data.num_workers > 0)
+    if len(loader) == 0:
+        raise ValueError(f"train.batch_size={cfg.train.batch_size}: larger than the train split "
+                         f"({len(train_set)} captions over {world} process(es)); no full batch")
+    return loader, sampler
+
+
+def _train_epoch(model, ddp_model, loader, optimizer, scheduler, cfg: RunConfig, device, epoch: int) -> dict:
+    model.train()
+    totals: dict[str, float] = {}
+    steps, pairs = 0, 0
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"
+                              and cfg.train.precision == "bf16")
+    progress = _progress(loader, epoch)
+    for step, (images, tokens, image_ids, labels) in enumerate(progress):
+        if cfg.train.max_steps_per_epoch and step >= cfg.train.max_steps_per_epoch:
+            break
+        images, tokens = images.to(device, non_blocking=True), tokens.to(device, non_blocking=True)
+        with autocast:
+            img, txt, temp = ddp_model(images, tokens)
+        img, txt = dist_utils.gather_with_grad(img.float()), dist_utils.gather_with_grad(txt.float())
+        ids = dist_utils.gather_no_grad(image_ids.to(device))
+        labels = dist_utils.gather_no_grad(labels.to(device))
+        parts = harma_loss(img, txt, temp.float(), ids, labels, cfg.loss)
+        loss = parts["loss"]
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(f"epoch {epoch} step {step}: loss is {loss.item()} "
+                                     f"({ {k: float(v) for k, v in parts.items()} })")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        for key, value in parts.items():
+            totals[key] = totals.get(key, 0.0) + float(value.detach())
+        steps += 1
+        pairs += len(img)
+    return {f"loss_{k}" if k != "loss" else "loss": v / max(steps, 1) for k, v in totals.items()} | {
+        "steps": steps, "pairs": pairs}
+
+
+def _progress(loader, epoch: int):
+    if sys.stderr.isatty() and dist_utils.is_main():
+        from tqdm import tqdm
+        return tqdm(loader, desc=f"epoch {epoch}", leave=False)
+    return loader
+
+
+def _resume(out_dir: Path, model, optimizer, scheduler, cfg: RunConfig) -> TrainState:
+    last = out_dir / "last.pt"
+    if not (cfg.train.resume and last.is_file()):
+        return TrainState(history=[])
+    ckpt = torch.load(last, map_location="cpu", weights_only=False)
+    load_trainable(model, ckpt["trainable"], str(last))
+    if optimizer is not None:
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+    torch.set_rng_state(ckpt["rng"]["torch"])
+    return TrainState(ckpt["epoch"], ckpt["best_epoch"], ckpt["best_val"], ckpt["best_test"], ckpt["history"])
+
+
+def _save(out_dir: Path, model, optimizer, scheduler, state: TrainState, improved: bool) -> None:
+    trainable = trainable_state(model)
+    save_atomic({"trainable": trainable, "optimizer": optimizer.state_dict() if optimizer else None,
+                 "scheduler": scheduler.state_dict() if scheduler else None, "epoch": state.epoch,
+                 "best_epoch": state.best_epoch, "best_val": state.best_val, "best_test": state.best_test,
+                 "history": state.history, "rng": {"torch": torch.get_rng_state()}}, out_dir / "last.pt")
+    if improved:
+        save_atomic({"trainable": trainable, "epoch": state.epoch}, out_dir / "best.pt")
+
+
+def _log_line(out_dir: Path, record: dict) -> None:
+    with open(out_dir / "log.jsonl", "a") as fh:
+        fh.write(json.dumps(record) + "\n")
+
+
+def _peak_memory(device: torch.device) -> int:
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    try:
+        import resource
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+    except ImportError:  # pragma: no cover - non-POSIX
+        return 0
+
+
+def train(cfg: RunConfig, report: ReportFn | None = None) -> dict[str, Any]:
+    """Train (or, for a frozen model, evaluate) and return a summary of the best-val epoch."""
+    started = time.time()
+    device = pick_device(cfg.train.device)
+    distributed = dist_utils.init_from_env(device)
+    world, rank = dist_utils.world_size(), dist_utils.rank()
+    seed_everything(cfg.train.seed)
+    out_dir = Path(cfg.train.out_dir)
+    if rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out_dir / "config.yaml")
+
+    from harma.data import build_datasets
+
+    model = build_model(cfg).to(device)
+    data = build_datasets(cfg.data, tokenizer_for(cfg))
+    has_adapters = any(isinstance(m, ADAPTER_TYPES) for m in model.modules())
+    n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    n_total = sum(p.numel() for p in model.parameters())
+
+    optimizer = scheduler = loader = sampler = None
+    epochs = cfg.train.epochs if has_adapters else 1
+    ddp_model = model
+    if has_adapters:
+        loader, sampler = _loader(data.train, cfg, world, rank)
+        steps_per_epoch = len(loader) if not cfg.train.max_steps_per_epoch else min(
+            len(loader), cfg.train.max_steps_per_epoch)
+        optimizer = torch.optim.AdamW(param_groups(model, cfg.optim.weight_decay), lr=cfg.optim.lr,
+                                      betas=(cfg.optim.beta1, cfg.optim.beta2), eps=cfg.optim.eps)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lr_lambda(steps_per_epoch * cfg.train.epochs, cfg.optim.warmup, cfg.optim.schedule))
+        if distributed:
+            ddp_model = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None)
+    state = _resume(out_dir, model, optimizer, scheduler, cfg)
+
+    for epoch in range(state.epoch + 1, epochs + 1):
+        t0 = time.time()
+        if has_adapters:
+            if sampler is not None:
+                sampler.set_epoch(epoch)
+            train_stats = _train_epoch(model, ddp_model, loader, optimizer, scheduler, cfg, device, epoch)
+        else:
+            train_stats = {"steps": 0, "pairs": 0}
+        train_seconds = time.time() - t0
+        val = evaluate_split(model, data.val, cfg, device)
+        test = evaluate_split(model, data.test, cfg, device)
+        improved = state.best_val is None or val["r_mean"] > state.best_val["r_mean"]
+        if improved:
+            state.best_epoch, state.best_val, state.best_test = epoch, val, test
+        state.epoch = epoch
+        record = {"epoch": epoch, "val": val, "test": test,
+                  "train": {k: v for k, v in train_stats.items() if k.startswith("loss")},
+                  "lr": optimizer.param_groups[0]["lr"] if optimizer else 0.0,
+                  "epoch_seconds": time.time() - t0,
+                  "images_per_s": train_stats["pairs"] / train_seconds if train_seconds > 0 else 0.0,
+                  "best_epoch": state.best_epoch, "trainable_params": n_trainable, "total_params": n_total,
+                  "peak_memory_bytes": _peak_memory(device)}
+        state.history.append(record)
+        if rank == 0:
+            _save(out_dir, model, optimizer, scheduler, state, improved)
+            _log_line(out_dir, record)
+            if report is not None:
+                report(record)
+        dist_utils.barrier()
+
+    return {"best_epoch": state.best_epoch, "best_val": state.best_val, "test_at_best_val": state.best_test,
+            "epochs_run": state.epoch, "trainable_params": n_trainable, "total_params": n_total,
+            "wall_seconds": time.time() - started, "peak_memory_bytes": _peak_memory(device),
+            "world_size": world, "out_dir": str(out_dir), "history": state.history}

@@ -1,0 +1,29 @@
+"""Shared fixtures: tiny configs on CPU, and a per-session synthetic data set."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from harma.config import load_config
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads():
+    torch.set_num_threads(2)
+    yield
+
+
+@pytest.fixture(scope="session")
+def synth_root(tmp_path_factory):
+    from harma.data.synthetic import ensure_synthetic_dataset
+
+    root = tmp_path_factory.mktemp("synth") / "set"
+    ensure_synthetic_dataset(root, 120, seed=0)
+    return root
+
+
+@pytest.fixture
+def tiny_cfg(synth_root, tmp_path):
+    return load_config("synthetic-tiny", {
+        "data.image_root": str(synth_root), "data.synthetic_images": 120, "train.out_dir": str(tmp_path / "run"),
+        "train.epochs": 2})
