@@ -114,6 +114,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     try:
         from harma.tune.study import StudyError
         errors.append(StudyError)
+        from harma.tune.cluster import ClusterError
+        errors.append(ClusterError)
     except ImportError:
         pass
     return tuple(errors)

@@ -88,7 +88,8 @@ class TrainState:
     history: list | None = None
 
 
-def _loader(train_set, cfg: RunConfig, world: int, rank: int) -> tuple[DataLoader, DistributedSampler | None]:
+def _loader(train_set, cfg: RunConfig, world: int, rank: int
+            ) -> tuple[DataLoader, DistributedSampler | None, torch.Generator]:
     generator = torch.Generator().manual_seed(cfg.train.seed)
     sampler = None
     if world > 1:
@@ -100,7 +101,7 @@ def _loader(train_set, cfg: RunConfig, world: int, rank: int) -> tuple[DataLoade
     if len(loader) == 0:
         raise ValueError(f"train.batch_size={cfg.train.batch_size}: larger than the train split "
                          f"({len(train_set)} captions over {world} process(es)); no full batch")
-    return loader, sampler
+    return loader, sampler, generator
 
 
 def _train_epoch(model, ddp_model, loader, optimizer, scheduler, cfg: RunConfig, device, epoch: int) -> dict:
@@ -123,7 +124,7 @@ def _train_epoch(model, ddp_model, loader, optimizer, scheduler, cfg: RunConfig,
         loss = parts["loss"]
         if not torch.isfinite(loss):
             raise NonFiniteLossError(f"epoch {epoch} step {step}: loss is {loss.item()} "
-                                     f"({ {k: float(v) for k, v in parts.items()} })")
+                                     f"({ {k: float(v.detach()) for k, v in parts.items()} })")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -181,8 +182,12 @@ def _peak_memory(device: torch.device) -> int:
         return 0
 
 
-def train(cfg: RunConfig, report: ReportFn | None = None) -> dict[str, Any]:
-    """Train (or, for a frozen model, evaluate) and return a summary of the best-val epoch."""
+def train(cfg: RunConfig, report: ReportFn | None = None, report_on_all_ranks: bool = False) -> dict[str, Any]:
+    """Train (or, for a frozen model, evaluate) and return a summary of the best-val epoch.
+
+    `report(record)` is called once per epoch on rank 0 (on every rank with `report_on_all_ranks`, as Ray
+    Train needs); the record holds this epoch's val/test metrics, the best-val epoch's val/test metrics so
+    far, mean losses, lr, epoch seconds, images/s, parameter counts and peak memory."""
     started = time.time()
     device = pick_device(cfg.train.device)
     distributed = dist_utils.init_from_env(device)
@@ -201,11 +206,11 @@ def train(cfg: RunConfig, report: ReportFn | None = None) -> dict[str, Any]:
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     n_total = sum(p.numel() for p in model.parameters())
 
-    optimizer = scheduler = loader = sampler = None
+    optimizer = scheduler = loader = sampler = generator = None
     epochs = cfg.train.epochs if has_adapters else 1
     ddp_model = model
     if has_adapters:
-        loader, sampler = _loader(data.train, cfg, world, rank)
+        loader, sampler, generator = _loader(data.train, cfg, world, rank)
         steps_per_epoch = len(loader) if not cfg.train.max_steps_per_epoch else min(
             len(loader), cfg.train.max_steps_per_epoch)
         optimizer = torch.optim.AdamW(param_groups(model, cfg.optim.weight_decay), lr=cfg.optim.lr,
@@ -220,6 +225,10 @@ def train(cfg: RunConfig, report: ReportFn | None = None) -> dict[str, Any]:
     for epoch in range(state.epoch + 1, epochs + 1):
         t0 = time.time()
         if has_adapters:
+            # Every random draw of an epoch (shuffle, augmentation) depends only on (seed, epoch), so a
+            # resumed run replays exactly what an uninterrupted one would have done.
+            seed_everything(cfg.train.seed + epoch)
+            generator.manual_seed(cfg.train.seed + epoch)
             if sampler is not None:
                 sampler.set_epoch(epoch)
             train_stats = _train_epoch(model, ddp_model, loader, optimizer, scheduler, cfg, device, epoch)
@@ -237,14 +246,15 @@ def train(cfg: RunConfig, report: ReportFn | None = None) -> dict[str, Any]:
                   "lr": optimizer.param_groups[0]["lr"] if optimizer else 0.0,
                   "epoch_seconds": time.time() - t0,
                   "images_per_s": train_stats["pairs"] / train_seconds if train_seconds > 0 else 0.0,
-                  "best_epoch": state.best_epoch, "trainable_params": n_trainable, "total_params": n_total,
+                  "best_epoch": state.best_epoch, "best_val": state.best_val, "best_test": state.best_test,
+                  "trainable_params": n_trainable, "total_params": n_total,
                   "peak_memory_bytes": _peak_memory(device)}
         state.history.append(record)
         if rank == 0:
             _save(out_dir, model, optimizer, scheduler, state, improved)
             _log_line(out_dir, record)
-            if report is not None:
-                report(record)
+        if report is not None and (rank == 0 or report_on_all_ranks):
+            report(record)
         dist_utils.barrier()
 
     return {"best_epoch": state.best_epoch, "best_val": state.best_val, "test_at_best_val": state.best_test,

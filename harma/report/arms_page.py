@@ -1,0 +1,139 @@
+"""Sections of a study page for arm-based trials (kind `ablation` or `replicate`).
+
+Summary tables (test and val retrieval, trainable parameters, GPU-hours; mean ± 95% CI over seeds), the
+chart of mR per arm, paired differences to the reference arm with their tests and Holm-adjusted p-values,
+and per-arm learning curves.  Only COMPLETE trials count; the sections say how many others were left out.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from harma.report import arms
+from harma.report.figures import arms_chart, curves_chart, paired_chart
+from harma.report.frames import arm_order, complete_per_seed, exclusion_text
+from harma.report.html import Page, fmt, fmt_ci, fmt_p
+from harma.report.stats import CI_METHOD, WILCOXON_MIN_PAIRS
+
+HEADERS = {"r_mean": "mR", "txt_r1": "txt R@1", "txt_r5": "txt R@5", "txt_r10": "txt R@10",
+           "img_r1": "img R@1", "img_r5": "img R@5", "img_r10": "img R@10",
+           "trainable_params": "trainable params", "gpu_hours": "GPU-hours"}
+
+
+def _summary_view(summary: pd.DataFrame, arm_names: list[str], metrics: list[str]) -> pd.DataFrame:
+    rows = []
+    for arm in arm_names:
+        sub = summary[summary["arm"] == arm].set_index("metric")
+        row = {"arm": arm, "seeds": int(sub["n"].max()) if len(sub) else 0}
+        for m in metrics:
+            r = sub.loc[m]
+            name = HEADERS.get(m.split("_", 1)[1] if m.startswith(("val_", "test_")) else m, m)
+            row[name] = fmt_ci(r["mean"], r["ci_low"], r["ci_high"], int(r["n"]),
+                               count=(m == "trainable_params"), digits=3 if m == "gpu_hours" else 2)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _seed_view(seeds: pd.DataFrame) -> pd.DataFrame:
+    view = pd.DataFrame({"arm": seeds["arm"], "seed": seeds["seed"].map(lambda v: "–" if pd.isna(v) else int(v)),
+                         "trial": seeds["trial_id"]})
+    for m in ("val_r_mean", "test_r_mean", "test_txt_r1", "test_img_r1"):
+        view[m.replace("_r_mean", " mR").replace("_", " ")] = seeds[m].map(fmt)
+    view["GPU-hours"] = seeds["gpu_hours"].map(lambda v: fmt(v, 3))
+    return view
+
+
+def _paired_view(diffs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    rows = []
+    for arm, sub in diffs.groupby("arm", sort=False):
+        sub = sub.set_index("metric")
+        row = {"arm": arm, "pairs": int(sub["n_pairs"].max())}
+        for m in metrics:
+            r = sub.loc[m]
+            short = ("test " if m.startswith("test_") else "val ") + HEADERS[m.split("_", 1)[1]]
+            row[f"Δ {short}"] = fmt_ci(r["mean_diff"], r["ci_low"], r["ci_high"], int(r["n_pairs"]))
+            if r["test"] == "none":
+                row[f"p {short}"] = f"no test possible: {r['note']}"
+                row[f"Holm p {short}"] = "–"
+            else:
+                row[f"p {short}"] = f"{fmt_p(r['p_value'])} ({r['test']})"
+                row[f"Holm p {short}"] = fmt_p(r["p_holm"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def add_arms_sections(page: Page, kind: str, trials: pd.DataFrame, epochs: pd.DataFrame,
+                      reference: str) -> None:
+    """Append the summary, paired-difference and learning-curve sections for one kind of arm trials."""
+    done = complete_per_seed(trials)
+    names = arm_order(done["arm_label"], reference)
+    title = "Ablation" if kind == "ablation" else "Replicate"
+    sec = page.section(f"{title}: arms × metrics")
+    sec.text(exclusion_text(trials) + " Only COMPLETE trials enter these statistics; a seed run twice "
+             "counts once (the last finished).", "note")
+    if done.empty:
+        sec.text("No COMPLETE trials yet: nothing to summarise.", "warn")
+        return
+    summary = arms.arm_summary(done, names)
+    seeds = arms.per_seed(done)
+    page.csv(f"{kind}-summary.csv", summary)
+    page.csv(f"{kind}-per-seed.csv", seeds)
+    sec.text(f"Cells are mean ± half-width of the 95% confidence interval over seeds ({CI_METHOD}); "
+             "'(n=1)' marks an arm with a single seed, where no interval exists. Test metrics are taken at the "
+             "epoch with the best validation mR.", "note")
+    test_cols = [f"test_{m}" for m in arms.RETRIEVAL] + list(arms.COST)
+    sec.text("Test split (at best val epoch), with cost:")
+    sec.table(_summary_view(summary, names, test_cols), text_columns=("arm",))
+    sec.text("Validation split (best epoch):")
+    sec.table(_summary_view(summary, names, [f"val_{m}" for m in arms.RETRIEVAL]), text_columns=("arm",))
+    sec.table(_seed_view(seeds), text_columns=("arm", "trial"), details="Every COMPLETE trial (per seed)")
+    sec.link(f"{kind}-summary.csv", f"{kind}-summary.csv (all numbers), {kind}-per-seed.csv (every trial)")
+    sec.figure(f"{kind}-arms", arms_chart(summary, seeds, names), "Dots: mean; bars: 95% t-interval; faint dots:"
+               " individual seeds.", f"{kind}-summary.csv")
+    _paired_section(page, kind, title, done, names, reference)
+    _curves_section(page, kind, title, done, epochs, names)
+
+
+def _paired_section(page: Page, kind: str, title: str, done: pd.DataFrame, names: list[str],
+                    reference: str) -> None:
+    if len(names) < 2 and kind == "replicate":
+        return
+    sec = page.section(f"{title}: paired differences to '{reference}'")
+    if len(names) < 2:
+        sec.text("Only one arm has COMPLETE trials: there is nothing to compare.", "note")
+        return
+    if reference not in names:
+        sec.text(f"The reference arm '{reference}' has no COMPLETE trials (arms: {', '.join(names)}); "
+                 "choose another with --reference.", "warn")
+        return
+    diffs = arms.paired_differences(done, names, reference)
+    page.csv(f"{kind}-paired.csv", diffs)
+    sec.text(f"For each arm, differences arm − {reference} are paired by the seed column (only seeds with a "
+             f"COMPLETE trial in both arms). Interval: {CI_METHOD} of the differences. Test (two-sided): "
+             f"Wilcoxon signed-rank (scipy.stats.wilcoxon) when there are at least {WILCOXON_MIN_PAIRS} pairs, "
+             f"since below that it cannot reach p < 0.05; paired t-test (scipy.stats.ttest_rel) for 2 to "
+             f"{WILCOXON_MIN_PAIRS - 1} pairs; no test with fewer than 2 pairs. Holm correction across the "
+             f"{len(names) - 1} arm(s) compared with the reference, separately for each metric.", "note")
+    if int(diffs["n_pairs"].max()) < 2:
+        sec.text("Fewer than 2 paired seeds for every arm: no test is possible, so no p-values are shown.",
+                 "warn")
+    headline = ["test_r_mean", "val_r_mean"]
+    view = _paired_view(diffs, headline)
+    sec.table(view, text_columns=("arm",), wrap_columns=tuple(c for c in view.columns if c.startswith("p ")))
+    others = [m for m in arms.TESTED_METRICS if m not in headline]
+    sec.table(_paired_view(diffs, others), text_columns=("arm",), details="All recalls (same tests, Holm per "
+              "metric)")
+    if diffs["n_pairs"].max() >= 1:
+        sec.figure(f"{kind}-paired", paired_chart(diffs, names), "Diamonds: mean paired difference; bars: "
+                   "95% t-interval over seeds; dashed line: no difference.", f"{kind}-paired.csv")
+
+
+def _curves_section(page: Page, kind: str, title: str, done: pd.DataFrame, epochs: pd.DataFrame,
+                    names: list[str]) -> None:
+    sec = page.section(f"{title}: learning curves")
+    curves = arms.learning_curves(done, epochs, names)
+    if curves.empty:
+        sec.text("No validation mR per epoch was recorded for the COMPLETE trials.", "note")
+        return
+    page.csv(f"{kind}-curves.csv", curves)
+    sec.figure(f"{kind}-curves", curves_chart(curves, names), "Line: mean val mR over the arm's seeds at each "
+               "epoch; band: min to max over seeds.", f"{kind}-curves.csv")

@@ -1,0 +1,95 @@
+"""CLI hook and entry points of the report pages: `harma report NAME [--results ROOT] [--out reports/NAME]`
+and `harma report --index` (also `harma report-index`).
+
+`build_study_report(store, study, out_dir, optuna_storage_url=None)` writes `out_dir/index.html` plus the
+CSV tables behind it and returns the page's path; `build_index(store, out_dir)` writes the index of every
+study under the store's root.  The lead's `harma/cli.py` calls `add_report_commands(subparsers)`; each
+parser sets `func(args) -> int`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+DEFAULT_ROOT = os.environ.get("HARMA_RESULTS", "results")
+DEFAULT_OUT = "reports"
+
+
+def build_study_report(store, study: str, out_dir: str | os.PathLike, optuna_storage_url: str | None = None,
+                       reference: str = "harma", top_k: int = 10) -> Path:
+    """Write one study's self-contained page (and CSVs) into out_dir; return the index.html path.
+
+    Without `optuna_storage_url`, harma.tune's default `<results root>/optuna/<study>.db` is used if it
+    exists; otherwise the page says that importances are unavailable."""
+    from harma.report.html import write_page
+    from harma.report.importance import default_storage
+    from harma.report.pages import study_page
+
+    if optuna_storage_url is None:
+        optuna_storage_url = default_storage(store.root, study)
+    page = study_page(study, store.read_trials(study), store.read_epochs(study), store.root,
+                      optuna_storage_url=optuna_storage_url, reference=reference, top_k=top_k)
+    return write_page(page, Path(out_dir))
+
+
+def build_index(store, out_dir: str | os.PathLike) -> Path:
+    """Write the index of all studies under the store's root into out_dir; return the index.html path."""
+    from harma.report.html import write_page
+    from harma.report.pages import index_page, index_rows
+
+    out = Path(out_dir)
+    names = store.studies()
+    table = index_rows(names, {name: store.read_trials(name) for name in names})
+    built = {name: (out / name / "index.html").is_file() for name in names}
+    return write_page(index_page(table, built, store.root), out)
+
+
+def add_report_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register `report` (one study, or --index) and `report-index`."""
+    p = subparsers.add_parser("report", help="write a study's HTML report page (or the index with --index)")
+    p.add_argument("study", nargs="?", help="study name")
+    p.add_argument("--index", action="store_true", help="write the index of all studies instead")
+    _common(p)
+    p.add_argument("--optuna-storage", help="Optuna storage of a search study, for parameter importances "
+                   "(sqlite:////abs/path/optuna.db or journal:PATH; default: <results>/optuna/NAME.db if it "
+                   "exists; the Optuna study name is the harma study name)")
+    p.add_argument("--reference", default="harma", help="reference arm of ablations (default: harma)")
+    p.add_argument("--top-k", type=int, default=10, help="rows of the top-configurations table (default 10)")
+    p.set_defaults(func=run_report)
+    q = subparsers.add_parser("report-index", help="write the index page of all studies under a results root")
+    _common(q)
+    q.set_defaults(func=run_report_index)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--results", default=DEFAULT_ROOT,
+                   help="results root: local path or URI (s3://, gs://); default $HARMA_RESULTS or ./results")
+    p.add_argument("--out", help="output folder (default reports/NAME, or reports/ for the index)")
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from harma.results.store import ResultsStore
+
+    if args.index == (args.study is not None):
+        print("harma report: give a study name or --index (not both)")
+        return 2
+    if args.index:
+        return run_report_index(args)
+    store = ResultsStore(args.results)
+    if args.study not in store.studies():
+        print(f"harma report: no study '{args.study}' under {args.results} "
+              f"(studies: {', '.join(store.studies()) or 'none'})")
+        return 1
+    path = build_study_report(store, args.study, args.out or Path(DEFAULT_OUT) / args.study,
+                              optuna_storage_url=args.optuna_storage, reference=args.reference, top_k=args.top_k)
+    print(f"wrote {path}")
+    return 0
+
+
+def run_report_index(args: argparse.Namespace) -> int:
+    from harma.results.store import ResultsStore
+
+    path = build_index(ResultsStore(args.results), args.out or DEFAULT_OUT)
+    print(f"wrote {path}")
+    return 0

@@ -1,0 +1,215 @@
+"""Self-contained, deterministic HTML pages: a Page is a list of sections holding escaped text, tables and
+Plotly figures; `write_page` writes `index.html` (plotly.js inlined once, only if the page has a figure; no
+CDN, no network, no timestamps, stable div ids) and the CSV table behind every figure and table beside it.
+Everything that comes from users (study, arm and parameter names, error messages) is escaped here, in
+`text`, `table` and `code`; only the fixed markup of this module and Plotly's own output go in raw.
+"""
+from __future__ import annotations
+
+import html
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+import plotly.offline
+
+PLOT_CONFIG = {"displaylogo": False, "responsive": True}
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; color: #222;
+       background: #fafafa; }
+header { background: #16324f; color: #fff; padding: 18px 32px; }
+header h1 { margin: 0 0 4px 0; font-size: 24px; }
+header p { margin: 2px 0; opacity: 0.9; }
+nav { padding: 8px 32px; background: #e8eef4; font-size: 14px; }
+nav a { margin-right: 16px; }
+main { padding: 8px 32px 40px 32px; max-width: 1400px; }
+section { background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: 8px 20px 16px 20px;
+          margin: 16px 0; }
+h2 { font-size: 19px; border-bottom: 1px solid #eee; padding-bottom: 4px; }
+p.note { color: #555; font-size: 14px; }
+p.warn { color: #8a4b00; background: #fff4e0; padding: 6px 10px; border-radius: 4px; }
+table { border-collapse: collapse; font-size: 13px; margin: 8px 0; }
+th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: right; white-space: nowrap; }
+th { background: #f0f3f6; }
+td.text, th.text, th.code, th.wrap { text-align: left; }
+td.wrap { white-space: pre-wrap; max-width: 640px; text-align: left; }
+code, td.code { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px; }
+td.code { text-align: left; white-space: normal; }
+figure.harma-figure { margin: 12px 0; }
+figcaption { font-size: 13px; color: #555; }
+details { margin: 8px 0; }
+footer { color: #777; font-size: 12px; padding: 0 32px 24px 32px; }
+"""
+
+
+def esc(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
+
+
+@dataclass
+class Figure:
+    fig_id: str
+    figure: go.Figure
+    caption: str
+    csv_name: str
+
+
+@dataclass
+class Section:
+    title: str
+    anchor: str
+    parts: list[str | Figure] = field(default_factory=list)
+
+    def text(self, text: str, kind: str = "") -> None:
+        """A paragraph of plain (escaped) text; kind: '' | 'note' | 'warn'."""
+        cls = f' class="{kind}"' if kind else ""
+        self.parts.append(f"<p{cls}>{esc(text)}</p>")
+
+    def code(self, text: str) -> None:
+        self.parts.append(f"<p><code>{esc(text)}</code></p>")
+
+    def table(self, frame: pd.DataFrame, text_columns: tuple[str, ...] = (), code_columns: tuple[str, ...] = (),
+              wrap_columns: tuple[str, ...] = (), details: str | None = None) -> None:
+        """An HTML table of already formatted cells (every cell and header escaped)."""
+        head = "".join(f'<th class="{_cls(c, text_columns, code_columns, wrap_columns)}">{esc(c)}</th>'
+                       for c in frame.columns)
+        body = "".join(
+            "<tr>" + "".join(f'<td class="{_cls(c, text_columns, code_columns, wrap_columns)}">{esc(v)}</td>'
+                             for c, v in zip(frame.columns, row)) + "</tr>"
+            for row in frame.itertuples(index=False))
+        markup = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        if details is not None:
+            markup = f"<details><summary>{esc(details)}</summary>{markup}</details>"
+        self.parts.append(markup)
+
+    def figure(self, fig_id: str, figure: go.Figure, caption: str, csv_name: str) -> None:
+        self.parts.append(Figure(fig_id, figure, caption, csv_name))
+
+    def link(self, href: str, text: str) -> None:
+        self.parts.append(f'<p class="note"><a href="{esc(href)}">{esc(text)}</a></p>')
+
+
+def _cls(col: str, text_cols: tuple, code_cols: tuple, wrap_cols: tuple) -> str:
+    if col in code_cols:
+        return "code"
+    if col in wrap_cols:
+        return "wrap"
+    return "text" if col in text_cols else "num"
+
+
+@dataclass
+class Page:
+    title: str
+    subtitle: list[str]
+    footer: str
+    sections: list[Section] = field(default_factory=list)
+    csvs: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def section(self, title: str) -> Section:
+        anchor = slug(title)
+        taken = {s.anchor for s in self.sections}
+        n = 2
+        while anchor in taken:
+            anchor, n = f"{slug(title)}-{n}", n + 1
+        self.sections.append(Section(title, anchor))
+        return self.sections[-1]
+
+    def csv(self, name: str, frame: pd.DataFrame) -> str:
+        """Register a CSV file written beside the page; returns its name."""
+        self.csvs[name] = frame
+        return name
+
+    def figures(self) -> list[Figure]:
+        return [p for s in self.sections for p in s.parts if isinstance(p, Figure)]
+
+
+def _figure_html(f: Figure) -> str:
+    height = f.figure.layout.height or 420
+    div = pio.to_html(f.figure, full_html=False, include_plotlyjs=False, div_id=f.fig_id, config=PLOT_CONFIG,
+                      default_height=f"{height}px", validate=True)
+    return (f'<figure class="harma-figure" data-figure="{esc(f.fig_id)}">{div}'
+            f'<figcaption>{esc(f.caption)} Data: <a href="{esc(f.csv_name)}">{esc(f.csv_name)}</a>'
+            f"</figcaption></figure>")
+
+
+def render(page: Page) -> str:
+    """The whole page as one string."""
+    figures = page.figures()
+    script = f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>' if figures else ""
+    nav = "".join(f'<a href="#{s.anchor}">{esc(s.title)}</a>' for s in page.sections)
+    body = []
+    for s in page.sections:
+        parts = "".join(_figure_html(p) if isinstance(p, Figure) else p for p in s.parts)
+        body.append(f'<section id="{s.anchor}"><h2>{esc(s.title)}</h2>{parts}</section>')
+    subtitle = "".join(f"<p>{esc(line)}</p>" for line in page.subtitle)
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{esc(page.title)}"
+            f"</title><style>{STYLE}</style>{script}</head><body><header><h1>{esc(page.title)}</h1>{subtitle}"
+            f"</header><nav>{nav}</nav><main>{''.join(body)}</main><footer>{esc(page.footer)}</footer>"
+            "</body></html>\n")
+
+
+def write_page(page: Page, out_dir: Path) -> Path:
+    """Write index.html and the page's CSV files into out_dir (stale CSVs from earlier runs removed)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob("*.csv"):
+        if old.name not in page.csvs:
+            old.unlink()
+    for name, frame in page.csvs.items():
+        _write_text(out_dir / name, frame.to_csv(index=False, lineterminator="\n"))
+    path = out_dir / "index.html"
+    _write_text(path, render(page))
+    return path
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+# cell formatting ------------------------------------------------------------------------------------------
+def _bad(v: object) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
+
+
+def fmt(v: object, digits: int = 2) -> str:
+    if _bad(v):
+        return "–"
+    if isinstance(v, (int,)) and not isinstance(v, bool):
+        return f"{v:,}"
+    try:
+        return f"{float(v):.{digits}f}"
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def fmt_count(v: object) -> str:
+    return "–" if _bad(v) else f"{int(round(float(v))):,}"
+
+
+def fmt_ci(mean: float, low: float, high: float, n: int, digits: int = 2, count: bool = False) -> str:
+    """'31.25 ± 0.84' (half-width of the interval), or '31.25 (n=1)' when there is no interval."""
+    if n == 0 or _bad(mean):
+        return "–"
+    m = f"{mean:,.0f}" if count else f"{mean:.{digits}f}"
+    if _bad(low) or _bad(high):
+        return f"{m} (n={n})"
+    half = (high - low) / 2
+    h = f"{half:,.0f}" if count else f"{half:.{digits}f}"
+    return f"{m} ± {h}"
+
+
+def fmt_p(p: float) -> str:
+    if _bad(p):
+        return "–"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"

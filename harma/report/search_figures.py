@@ -1,0 +1,162 @@
+"""Plotly figures for search studies, each built from one tidy table of harma.report.search.
+
+Best-so-far curves (by trial and by GPU-hours), the ASHA view (learning curve of every trial with the stop
+rungs marked, and how many trials stopped where), parallel coordinates over the searched parameters coloured
+by the objective, Optuna importances, one slice plot per parameter, and Pareto fronts of mR against cost.
+Parameter names and values are user text and are escaped with `label`.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from harma.report.figures import label, styled
+from harma.report.search import is_log_scale
+
+STATUS_COLORS = {"COMPLETE": "#1f77b4", "PRUNED": "#a0a0a0", "FAILED": "#d62728", "RUNNING": "#ff7f0e"}
+OBJ = "val mR (%)"
+
+
+def _short(param: str) -> str:
+    return param[len("param."):] if param.startswith("param.") else param
+
+
+def best_by_trial_chart(table: pd.DataFrame) -> go.Figure:
+    """Objective of every observed trial (by status) and the best COMPLETE objective so far."""
+    fig = go.Figure()
+    for status in ("COMPLETE", "PRUNED"):
+        rows = table[(table["status"] == status) & table["objective"].notna()]
+        fig.add_trace(go.Scatter(x=rows["trial_number"].tolist(), y=rows["objective"].tolist(), mode="markers",
+                                 name=status.lower(), marker=dict(color=STATUS_COLORS[status], size=8),
+                                 text=[label(t) for t in rows["trial_id"]],
+                                 hovertemplate="trial %{x} (%{text}): %{y:.2f}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=table["trial_number"].tolist(), y=table["best_so_far"].tolist(), mode="lines",
+                             name="best so far", line=dict(shape="hv", color="#2ca02c", width=2)))
+    return styled(fig, "Best-so-far objective by trial (start order)", "trial number", OBJ)
+
+
+def best_by_gpu_chart(table: pd.DataFrame) -> go.Figure:
+    """Best COMPLETE objective so far against cumulative GPU-hours of all finished trials."""
+    fig = go.Figure()
+    done = table[(table["status"] == "COMPLETE") & table["objective"].notna()]
+    fig.add_trace(go.Scatter(x=done["cumulative_gpu_hours"].tolist(), y=done["objective"].tolist(),
+                             mode="markers", name="complete trial", text=[label(t) for t in done["trial_id"]],
+                             marker=dict(color=STATUS_COLORS["COMPLETE"], size=8),
+                             hovertemplate="%{text}: %{y:.2f} at %{x:.2f} GPU-h<extra></extra>"))
+    fig.add_trace(go.Scatter(x=table["cumulative_gpu_hours"].tolist(), y=table["best_so_far"].tolist(),
+                             mode="lines", name="best so far", line=dict(shape="hv", color="#2ca02c", width=2)))
+    return styled(fig, "Best-so-far objective by GPU-hours spent (finish order)", "cumulative GPU-hours", OBJ)
+
+
+def asha_chart(curves: pd.DataFrame, rungs: list[int]) -> go.Figure:
+    """Validation mR by epoch of every trial, coloured by status, with ASHA stop rungs as dashed lines."""
+    fig = go.Figure()
+    shown: set[str] = set()
+    for trial_id, rows in curves.groupby("trial_id", sort=True):
+        status = str(rows["status"].iloc[0])
+        fig.add_trace(go.Scatter(
+            x=rows["epoch"].astype(int).tolist(), y=rows["value"].tolist(), mode="lines+markers",
+            name=status.lower(), legendgroup=status, showlegend=status not in shown,
+            line=dict(color=STATUS_COLORS.get(status, "#444"), width=1.5), marker=dict(size=4),
+            text=[label(trial_id)] * len(rows), hovertemplate="%{text} epoch %{x}: %{y:.2f}<extra></extra>"))
+        shown.add(status)
+    if len(curves) and curves["epoch"].max() <= 30:
+        fig.update_xaxes(dtick=1)
+    for rung in rungs:
+        fig.add_vline(x=rung, line=dict(color="#888", width=1, dash="dot"))
+    return styled(fig, "ASHA view: val mR by epoch per trial (dotted lines: epochs where trials were pruned)",
+                  "epoch", OBJ)
+
+
+def stop_chart(counts: pd.DataFrame) -> go.Figure:
+    """Stacked bars: number of trials that stopped after each epoch count, by status."""
+    fig = go.Figure()
+    for status in sorted(set(counts["status"]), key=lambda s: list(STATUS_COLORS).index(s)
+                         if s in STATUS_COLORS else 99):
+        rows = counts[counts["status"] == status]
+        fig.add_trace(go.Bar(x=rows["stop_epoch"].tolist(), y=rows["trials"].tolist(), name=status.lower(),
+                             marker_color=STATUS_COLORS.get(status, "#444")))
+    fig.update_layout(barmode="stack")
+    return styled(fig, "Epochs each trial ran before it stopped", "epochs run", "trials", height=340)
+
+
+def _dimension(values: pd.Series, name: str) -> dict:
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        v = values.astype(float)
+        if is_log_scale(v):
+            return dict(label=f"log10 {label(name)}", values=np.log10(v.to_numpy()).tolist())
+        return dict(label=label(name), values=v.tolist())
+    cats = sorted(values.astype(str).unique())
+    codes = [cats.index(x) for x in values.astype(str)]
+    return dict(label=label(name), values=codes, tickvals=list(range(len(cats))),
+                ticktext=[label(c) for c in cats])
+
+
+def parcoords_chart(table: pd.DataFrame, params: list[str]) -> go.Figure:
+    """Parallel coordinates: one axis per searched parameter and one for the objective, coloured by it."""
+    dims = [_dimension(table[p], _short(p)) for p in params]
+    dims.append(dict(label="val mR", values=table["objective"].astype(float).tolist()))
+    fig = go.Figure(go.Parcoords(
+        line=dict(color=table["objective"].astype(float).tolist(), colorscale="Viridis", showscale=True,
+                  colorbar=dict(title="val mR")), dimensions=dims))
+    fig = styled(fig, "Searched parameters of observed trials, coloured by val mR", "", "", height=460)
+    fig.update_layout(margin=dict(l=70, r=60, t=90, b=40))
+    return fig
+
+
+def importance_chart(frame: pd.DataFrame) -> go.Figure:
+    """Horizontal bars of Optuna parameter importances, most important on top."""
+    rows = frame.iloc[::-1]
+    fig = go.Figure(go.Bar(x=rows["importance"].tolist(), y=[label(p) for p in rows["param"]],
+                           orientation="h", marker_color="#1f77b4"))
+    return styled(fig, "Optuna parameter importances", "importance (sums to 1)", "",
+                  height=max(260, 60 + 40 * len(frame)))
+
+
+def slices_chart(table: pd.DataFrame, params: list[str]) -> go.Figure:
+    """One panel per searched parameter: parameter value against objective, by status."""
+    ncols = min(3, len(params))
+    nrows = math.ceil(len(params) / ncols)
+    fig = make_subplots(rows=nrows, cols=ncols, subplot_titles=[label(_short(p)) for p in params],
+                        horizontal_spacing=0.08, vertical_spacing=0.16)
+    for i, p in enumerate(params):
+        r, c = i // ncols + 1, i % ncols + 1
+        for status in ("COMPLETE", "PRUNED"):
+            rows = table[(table["status"] == status) & table[p].notna()]
+            x = rows[p]
+            is_cat = not pd.api.types.is_numeric_dtype(x) or pd.api.types.is_bool_dtype(x)
+            fig.add_trace(go.Scatter(
+                x=[label(v) for v in x.astype(str)] if is_cat else x.astype(float).tolist(),
+                y=rows["objective"].tolist(), mode="markers", name=status.lower(), legendgroup=status,
+                showlegend=i == 0, marker=dict(color=STATUS_COLORS[status], size=7),
+                text=[label(t) for t in rows["trial_id"]],
+                hovertemplate="%{text}: %{x} → %{y:.2f}<extra></extra>"), row=r, col=c)
+        if is_log_scale(table[p]) and pd.api.types.is_numeric_dtype(table[p]):
+            fig.update_xaxes(type="log", row=r, col=c)
+        if c == 1:
+            fig.update_yaxes(title_text=OBJ, row=r, col=c)
+    fig = styled(fig, "Slice plots: objective against each searched parameter", None, None,
+                 height=140 + 300 * nrows)
+    fig.update_layout(margin=dict(t=90))
+    return fig
+
+
+def pareto_chart(table: pd.DataFrame, cost: str, cost_label: str, log_x: bool = False) -> go.Figure:
+    """All COMPLETE trials as points and the Pareto front (max mR, min cost) as a step line."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=table[cost].tolist(), y=table["objective"].tolist(), mode="markers",
+                             name="complete trial", marker=dict(color="#a0a0a0", size=8),
+                             text=[label(t) for t in table["trial_id"]],
+                             hovertemplate="%{text}: %{y:.2f} at %{x:,.4g}<extra></extra>"))
+    front = table[table["on_front"]].sort_values(cost)
+    fig.add_trace(go.Scatter(x=front[cost].tolist(), y=front["objective"].tolist(), mode="lines+markers",
+                             name="Pareto front", line=dict(shape="hv", color="#d62728", width=2),
+                             marker=dict(size=10, color="#d62728"), text=[label(t) for t in front["trial_id"]],
+                             hovertemplate="%{text}: %{y:.2f} at %{x:,.4g}<extra></extra>"))
+    if log_x:
+        fig.update_xaxes(type="log")
+    return styled(fig, f"Pareto front: val mR against {cost_label}", cost_label, OBJ)

@@ -1,0 +1,83 @@
+"""File-system plumbing for the results store: resolve a root (local path or any URI pyarrow understands,
+e.g. s3://bucket/prefix, gs://bucket/prefix, file:///abs/path) to a pyarrow FileSystem and base path, list
+Parquet files, and write a table atomically.  On a local file system a table is written under a hidden
+temporary name (`.name.<random>.tmp`, which dataset readers ignore) in the same folder, flushed, then moved
+over the final name with os.replace; on object stores the bytes go up in one put, which is atomic there.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+
+def resolve_root(root: str | os.PathLike) -> tuple[pafs.FileSystem, str]:
+    """(filesystem, base path without trailing slash) for a local path or a URI."""
+    text = os.fspath(root)
+    if "://" in text:
+        fs, base = pafs.FileSystem.from_uri(text)
+        return fs, base.rstrip("/")
+    return pafs.LocalFileSystem(), str(Path(text).expanduser().resolve())
+
+
+def is_local(fs: pafs.FileSystem) -> bool:
+    return isinstance(fs, pafs.LocalFileSystem)
+
+
+def list_dir(fs: pafs.FileSystem, path: str) -> list[pafs.FileInfo]:
+    """Entries directly under `path` (none if it does not exist), sorted by name."""
+    infos = fs.get_file_info(pafs.FileSelector(path, recursive=False, allow_not_found=True))
+    return sorted(infos, key=lambda i: i.base_name)
+
+
+def parquet_files(fs: pafs.FileSystem, path: str) -> list[str]:
+    """Visible `*.parquet` files directly under `path` (temporary and hidden files skipped)."""
+    return [i.path for i in list_dir(fs, path)
+            if i.type == pafs.FileType.File and i.base_name.endswith(".parquet")
+            and not i.base_name.startswith((".", "_"))]
+
+
+def _serialize(table: pa.Table) -> pa.Buffer:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
+
+
+def write_table_atomic(fs: pafs.FileSystem, path: str, table: pa.Table) -> None:
+    """Write `table` as Parquet at `path` so readers see either the old file or the whole new one."""
+    data = _serialize(table)
+    parent, name = path.rsplit("/", 1)
+    if is_local(fs):
+        os.makedirs(parent, exist_ok=True)
+        tmp = os.path.join(parent, f".{name}.{uuid.uuid4().hex}.tmp")
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data.to_pybytes())
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        return
+    fs.create_dir(parent, recursive=True)
+    with fs.open_output_stream(path) as out:
+        out.write(data)
+
+
+def read_table(fs: pafs.FileSystem, path: str) -> pa.Table:
+    """Read one Parquet file as it is (no partition discovery)."""
+    with fs.open_input_file(path) as fh:
+        return pq.ParquetFile(fh).read()
+
+
+def delete_file(fs: pafs.FileSystem, path: str) -> bool:
+    """Delete `path` if it exists; return whether it did."""
+    if fs.get_file_info(path).type == pafs.FileType.NotFound:
+        return False
+    fs.delete_file(path)
+    return True

@@ -1,0 +1,61 @@
+"""`harma study run|status|resume`: the study commands, registered into the `harma` CLI."""
+from __future__ import annotations
+
+import argparse
+
+from harma.tune.records import COMPLETE
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harma.tune.runner import run_study
+
+    run_study(args.file, address=args.address, resume=False)
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from harma.tune.runner import run_study
+
+    run_study(args.name, address=args.address, resume=True)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from harma.results.store import ResultsStore
+    from harma.tune.runner import objective_key
+    from harma.tune.study import load_study
+
+    study = load_study(args.name)
+    trials = ResultsStore(args.results or study.storage_path()).read_trials(study.name)
+    if len(trials) == 0:
+        print(f"{study.name}: no trials recorded yet")
+        return 0
+    counts = trials["status"].value_counts().to_dict()
+    print(f"{study.name} ({study.kind}): " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+          + f", {len(trials)} in all")
+    key = objective_key(study)
+    done = trials[trials["status"] == COMPLETE].dropna(subset=[key])
+    if len(done):
+        best = done.sort_values(key, ascending=study.objective.mode == "min").iloc[0]
+        params = " ".join(f"{c[len('param.'):]}={best[c]}" for c in trials.columns
+                          if c.startswith("param.") and best[c] == best[c] and best[c] is not None)
+        print(f"best so far: {best['trial_id']} {key} {best[key]:.2f} (test r_mean {best['test_r_mean']:.2f})")
+        print(f"  reproduce: harma train --config {study.base_config} --set {params}")
+    return 0
+
+
+def add_study_commands(sub) -> None:
+    study = sub.add_parser("study", help="Ray Tune studies: run, status, resume").add_subparsers(
+        dest="study_command", required=True)
+    p = study.add_parser("run", help="run a study file (no --address: a local Ray on 127.0.0.1)")
+    p.add_argument("file")
+    p.add_argument("--address", default=None, help="auto, HOST:PORT or ray://HOST:PORT of a running cluster")
+    p.set_defaults(func=cmd_run)
+    p = study.add_parser("resume", help="continue a study after its driver died")
+    p.add_argument("name", help="study name (studies/NAME.yaml) or study file")
+    p.add_argument("--address", default=None)
+    p.set_defaults(func=cmd_resume)
+    p = study.add_parser("status", help="trial counts by status and the best so far, from Parquet")
+    p.add_argument("name", help="study name (studies/NAME.yaml) or study file")
+    p.add_argument("--results", default=None, help="results root (default: the study's storage)")
+    p.set_defaults(func=cmd_status)

@@ -1,0 +1,173 @@
+"""Run or resume a study: plan its trials, get a Ray, and fit one Tune experiment over them.
+
+Search studies draw trials from Optuna (ask/tell searcher); ablation studies run every arm for every seed;
+replicate studies rerun the top-k COMPLETE trials of a finished search study for each seed.  `resume=True`
+keeps every finished trial (from Parquet), reruns the unfinished ones under their own ids (the trainer picks up
+their checkpoints), rebuilds ASHA's rungs from the epochs table and, for a search, hands out the Optuna trials
+that were RUNNING before asking new ones, so no trial appears twice.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from harma.results.store import ResultsStore
+from harma.tune.records import FAILED, RUNNING, provenance
+from harma.tune.study import Study, StudyError, load_study
+
+FINISHED = ("COMPLETE", "PRUNED", "FAILED")
+
+
+def objective_key(study: Study) -> str:
+    return f"{study.objective.split}_{study.objective.metric}"
+
+
+def _fixed_trials(study: Study, store: ResultsStore) -> list[dict[str, Any]]:
+    """Ablation: every (arm, seed); replicate: top-k of the source search for every seed."""
+    if study.kind == "ablation":
+        return [{"trial_id": f"{arm}-s{seed}", "arm": arm, "seed": seed, "overrides": overrides}
+                for arm, seed, overrides in study.trial_overrides()]
+    source = store.read_trials(study.replicate.source)
+    done = source[source["status"] == "COMPLETE"] if len(source) else source
+    if len(done) == 0:
+        raise StudyError(f"{study.source}: replicate.from: study {study.replicate.source!r} has no COMPLETE "
+                         f"trials under {store.root}")
+    key = objective_key(study)
+    done = done.sort_values(key, ascending=study.objective.mode == "min", kind="stable")
+    params = [c for c in done.columns if c.startswith("param.")]
+    candidates = []
+    for _, row in done.iterrows():
+        overrides = {c[len("param."):]: _plain(row[c]) for c in params
+                     if c != "param.train.seed" and not _missing(row[c])}
+        candidates.append((row["trial_id"], overrides))
+    return [{"trial_id": f"{label}-s{seed}", "arm": label, "seed": seed, "overrides": overrides}
+            for label, seed, overrides in study.replicate_overrides(candidates)]
+
+
+def _missing(value: Any) -> bool:
+    try:
+        import pandas as pd
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _finished_ids(store: ResultsStore, study: Study) -> set[str]:
+    trials = store.read_trials(study.name)
+    return set(trials.loc[trials["status"].isin(FINISHED), "trial_id"]) if len(trials) else set()
+
+
+def _reconcile_with_optuna(study: Study, store: ResultsStore) -> None:
+    """A driver killed between telling Optuna and writing Parquet leaves a RUNNING row for a finished trial:
+    take the final state from Optuna."""
+    from harma.tune.searcher import open_optuna_study, search_trial_id
+
+    states = {search_trial_id(t.number): t.state.name for t in open_optuna_study(study).get_trials(deepcopy=False)}
+    trials = store.read_trials(study.name)
+    mapping = {"COMPLETE": "COMPLETE", "PRUNED": "PRUNED", "FAIL": FAILED}
+    for _, row in trials[trials["status"] == RUNNING].iterrows() if len(trials) else []:
+        state = mapping.get(states.get(row["trial_id"], ""))
+        if state:
+            record = {k: _plain(v) for k, v in row.items() if not k.startswith("param.") and not _missing(v)}
+            record["params"] = {k[len("param."):]: _plain(v) for k, v in row.items()
+                                if k.startswith("param.") and not _missing(v)}
+            record["status"] = state
+            store.write_trial(record)
+
+
+def _scheduler(study: Study, store: ResultsStore, resume: bool):
+    from ray.tune.schedulers import FIFOScheduler
+
+    from harma.tune.asha import ResumableASHA, rungs_from_epochs
+
+    if study.scheduler.type != "asha":
+        return FIFOScheduler()
+    recorded = {}
+    if resume:
+        recorded = rungs_from_epochs(store.read_epochs(study.name), study.objective.metric, study.objective.split)
+    s = study.scheduler
+    return ResumableASHA(objective_key(study), study.objective.mode, s.max_epochs, s.grace_period,
+                         s.reduction_factor, recorded)
+
+
+def _trial_resources(study: Study) -> dict[str, float]:
+    res = study.resources
+    if res.workers_per_trial == 1:
+        wanted = {"cpu": res.cpus_per_worker, "gpu": res.gpus_per_trial}
+    else:  # the trial only drives a TorchTrainer whose workers hold the CPUs/GPUs
+        wanted = {"cpu": 0}
+    return {**{k: v for k, v in wanted.items() if v or k == "cpu"}, **res.custom}
+
+
+def _storage_dirs(study: Study) -> tuple[str, str, str]:
+    """(results root, trainer checkpoint root, Ray storage) for the study."""
+    root = study.storage_path()
+    if study.storage_is_remote:
+        checkpoints = str(Path(os.path.expanduser("~/.harma/runs")))
+    else:
+        checkpoints = str(Path(root) / "runs")
+    return root, checkpoints, root.rstrip("/") + "/ray"
+
+
+def run_study(study_or_path: Study | str, address: str | None = None, resume: bool = False,
+              echo: Callable[..., None] = print) -> dict[str, Any]:
+    """Run (or resume) a study to the end; returns {"started": n, "skipped": finished ids, ...}."""
+    import ray
+    from ray import tune
+
+    from harma.tune.callbacks import ParquetResults
+    from harma.tune.cluster import check_fits, cluster_shape, connect, derive_max_concurrent
+    from harma.tune.searcher import OptunaAskTellSearcher
+    from harma.tune.trial import run_trial
+
+    study = study_or_path if isinstance(study_or_path, Study) else load_study(study_or_path)
+    root, checkpoints, ray_storage = _storage_dirs(study)
+    store = ResultsStore(root)
+    finished = _finished_ids(store, study)
+    if not resume and len(store.read_trials(study.name)):
+        raise StudyError(f"{study.source}: name: study {study.name!r} already has results under {root}; "
+                         f"`harma study resume {study.name}` continues it, or give the study a new name")
+    started_ray = connect(study, address)
+    try:
+        shape = cluster_shape()
+        check_fits(study, shape)
+        concurrency = derive_max_concurrent(study, shape)
+        searcher, param_space, num_samples = None, {}, 1
+        if study.kind == "search":
+            if resume:
+                _reconcile_with_optuna(study, store)
+            searcher = OptunaAskTellSearcher(study, objective_key(study), resume_unfinished=resume)
+            num_samples = searcher.total
+        else:
+            planned = [t for t in _fixed_trials(study, store) if t["trial_id"] not in finished]
+            param_space = {"trial": tune.grid_search(planned)}
+            num_samples = 1 if planned else 0
+        total = num_samples if study.kind == "search" else len(param_space["trial"]["grid_search"])
+        echo(f"[{study.name}] {study.kind} study: {total} trial(s) to run, {len(finished)} already finished, "
+             f"up to {concurrency} at once on {shape.nodes} node(s); results in {root}", flush=True)
+        if total == 0:
+            return {"started": 0, "finished_before": sorted(finished), "results": root}
+        trainable = tune.with_resources(
+            tune.with_parameters(run_trial, study=study, checkpoint_root=checkpoints, train_storage=ray_storage),
+            _trial_resources(study))
+        callback = ParquetResults(study, store, provenance(), total, objective_key(study), echo=echo)
+        tuner = tune.Tuner(
+            trainable, param_space=param_space,
+            tune_config=tune.TuneConfig(search_alg=searcher, scheduler=_scheduler(study, store, resume),
+                                        num_samples=num_samples, max_concurrent_trials=concurrency,
+                                        metric=objective_key(study), mode=study.objective.mode),
+            run_config=tune.RunConfig(name=f"{study.name}-{time.strftime('%Y%m%d-%H%M%S')}",
+                                      storage_path=ray_storage, callbacks=[callback], verbose=0,
+                                      failure_config=tune.FailureConfig(max_failures=0)))
+        tuner.fit()
+        return {"started": total, "finished_before": sorted(finished), "results": root,
+                "best": callback.best}
+    finally:
+        if started_ray:
+            ray.shutdown()

@@ -1,0 +1,95 @@
+"""A Ray Tune `Searcher` that drives an Optuna study with ask/tell, so ASHA-stopped trials become PRUNED.
+
+Ray's own OptunaSearch tells Optuna every finished trial as COMPLETE with its last (truncated) score; then
+TPE learns from low-fidelity results as if they were final.  Here each Tune result is reported to the Optuna
+trial as an intermediate value at its epoch, and at the end the trial is told COMPLETE (reached its planned
+epochs), PRUNED (stopped early: Optuna keeps its last reported epoch) or FAIL.  On resume, Optuna trials that
+were RUNNING when the driver died are handed out again first, with the same number and parameters.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from ray.tune.search import Searcher
+
+from harma.tune.records import COMPLETE, FAILED, PRUNED, final_status
+from harma.tune.space import make_sampler, study_storage, suggest_overrides
+from harma.tune.study import Study
+
+
+def search_trial_id(number: int) -> str:
+    return f"trial-{number:04d}"
+
+
+def open_optuna_study(study: Study) -> optuna.Study:
+    return optuna.create_study(study_name=study.name, storage=study_storage(study), sampler=make_sampler(study),
+                               direction=study.objective.direction, load_if_exists=True)
+
+
+def unfinished_trials(optuna_study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return [t for t in optuna_study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.RUNNING]
+
+
+def finished_count(optuna_study: optuna.Study) -> int:
+    return sum(1 for t in optuna_study.get_trials(deepcopy=False) if t.state.is_finished())
+
+
+class OptunaAskTellSearcher(Searcher):
+    """Suggests `{"trial": {...}}` configs from Optuna; tells Optuna COMPLETE / PRUNED / FAIL at the end."""
+
+    def __init__(self, study: Study, metric: str, resume_unfinished: bool = False):
+        super().__init__(metric=metric, mode=study.objective.mode)
+        self.study = study
+        self.optuna_study = open_optuna_study(study)
+        self.base_values = study.base_values()
+        self.pending = unfinished_trials(self.optuna_study) if resume_unfinished else []
+        self.to_ask = max(0, (study.num_samples or 0) - finished_count(self.optuna_study) - len(self.pending)
+                          - (0 if resume_unfinished else len(unfinished_trials(self.optuna_study))))
+        self.live: dict[str, optuna.trial.Trial] = {}
+
+    @property
+    def total(self) -> int:
+        """How many trials this run will start (re-run unfinished + new)."""
+        return len(self.pending) + self.to_ask
+
+    def set_search_properties(self, metric, mode, config, **spec) -> bool:
+        return True
+
+    def _trial_config(self, trial: optuna.trial.Trial, overrides: dict[str, Any]) -> dict:
+        seed = self.study.seeds[0]
+        return {"trial": {"trial_id": search_trial_id(trial.number), "arm": None, "seed": seed,
+                          "overrides": {**overrides, "train.seed": seed}, "optuna_number": trial.number}}
+
+    def suggest(self, trial_id: str) -> dict | None:
+        if self.pending:
+            frozen = self.pending.pop(0)
+            trial = optuna.trial.Trial(self.optuna_study, frozen._trial_id)
+            overrides = dict(frozen.params)
+        elif self.to_ask > 0:
+            self.to_ask -= 1
+            trial = self.optuna_study.ask()
+            overrides = suggest_overrides(trial, self.study.search.space, self.base_values)
+        else:
+            return Searcher.FINISHED
+        self.live[trial_id] = trial
+        return self._trial_config(trial, overrides)
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        trial = self.live.get(trial_id)
+        if trial is not None and self.metric in result:
+            step = int(result["epoch"])
+            if step not in trial.storage.get_trial(trial._trial_id).intermediate_values:
+                trial.report(float(result[self.metric]), step)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        trial = self.live.pop(trial_id, None)
+        if trial is None:
+            return
+        status = final_status(result, error)
+        if status == COMPLETE:
+            self.optuna_study.tell(trial.number, float(result[self.metric]))
+        elif status == PRUNED:
+            self.optuna_study.tell(trial.number, state=optuna.trial.TrialState.PRUNED)
+        elif status == FAILED:
+            self.optuna_study.tell(trial.number, state=optuna.trial.TrialState.FAIL)

@@ -1,0 +1,95 @@
+"""One Ray Tune trial: a small driver that runs the HarMA trainer for one config.
+
+With one worker the trainer runs in the trial process itself (no worker-group start-up cost) on the GPU Ray
+assigned it; with `workers_per_trial > 1` the trial builds and fits a Ray Train `TorchTrainer` (DDP, NCCL on
+GPU, gloo on CPU) whose run name derives from the harma trial id, so a restarted driver resumes it, and whose
+metrics reach Tune through `TuneReportCallback`.  The trial driver itself never touches CUDA.  Either way the
+trainer checkpoints into `<storage>/runs/<study>/<trial id>` and resumes from there after a restart.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any, Mapping
+
+from harma.config import RunConfig
+from harma.tune.records import flatten_epoch
+from harma.tune.study import Study
+
+
+def trial_run_config(study: Study, trial: Mapping[str, Any], checkpoint_root: str) -> RunConfig:
+    """The study's base config + this trial's overrides, writing into the trial's own folder."""
+    out_dir = str(Path(checkpoint_root) / study.name / trial["trial_id"])
+    device = "cuda" if study.resources.gpus_per_trial > 0 else "cpu"
+    return study.run_config({**trial["overrides"], "train.out_dir": out_dir, "train.device": device,
+                             "train.resume": True})
+
+
+def _where() -> dict[str, Any]:
+    import ray
+
+    return {"host": socket.gethostname(), "node_id": ray.get_runtime_context().get_node_id(),
+            "pid": os.getpid()}
+
+
+def _planned_epochs(cfg: RunConfig) -> int:
+    return cfg.train.epochs if cfg.adapter.towers != "none" else 1
+
+
+def run_trial(config: dict, study: Study, checkpoint_root: str, train_storage: str) -> None:
+    """Tune function trainable: `config["trial"]` = {"trial_id", "arm", "seed", "overrides"}."""
+    cfg = trial_run_config(study, config["trial"], checkpoint_root)
+    if study.resources.workers_per_trial == 1:
+        _train_in_process(cfg)
+    else:
+        _train_with_torch_trainer(cfg, study, config["trial"]["trial_id"], train_storage)
+
+
+def _train_in_process(cfg: RunConfig) -> None:
+    from ray import tune
+
+    from harma.train import train
+
+    where, planned = _where(), _planned_epochs(cfg)
+    train(cfg, report=lambda record: tune.report(flatten_epoch(record, planned, where)))
+
+
+def _worker_loop(loop_config: dict) -> None:
+    """Runs on every Ray Train worker: the process group is already up; every rank reports each epoch."""
+    import ray.train
+    import ray.train.torch
+
+    from harma.config import apply_overrides
+    from harma.train import train
+
+    cfg: RunConfig = loop_config["cfg"]
+    device = ray.train.torch.get_device()
+    if device.type == "cuda":
+        cfg = apply_overrides(cfg, {"train.device": f"cuda:{device.index or 0}"})
+    where, planned = _where(), _planned_epochs(cfg)
+    train(cfg, report=lambda record: ray.train.report(flatten_epoch(record, planned, where)),
+          report_on_all_ranks=True)
+
+
+def _train_with_torch_trainer(cfg: RunConfig, study: Study, trial_id: str, train_storage: str) -> None:
+    from ray.train import FailureConfig, ScalingConfig
+    from ray.train import RunConfig as TrainRunConfig
+    from ray.train.torch import TorchTrainer
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    res = study.resources
+    per_worker = {"CPU": res.cpus_per_worker}
+    if res.gpus_per_worker > 0:
+        per_worker["GPU"] = res.gpus_per_worker
+    trainer = TorchTrainer(
+        _worker_loop,
+        train_loop_config={"cfg": cfg},
+        scaling_config=ScalingConfig(num_workers=res.workers_per_trial, use_gpu=res.gpus_per_worker > 0,
+                                     resources_per_worker=per_worker),
+        run_config=TrainRunConfig(name=f"{study.name}-{trial_id}",
+                                  storage_path=train_storage,
+                                  failure_config=FailureConfig(max_failures=2),
+                                  callbacks=[TuneReportCallback()]),
+    )
+    trainer.fit()

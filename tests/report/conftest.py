@@ -1,0 +1,32 @@
+"""Fixtures for the report tests: one results root with the fake studies (and their Optuna storage),
+written once per session through ResultsStore, and the pages built from it."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fake_studies import write_all  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def fake_root(tmp_path_factory):
+    base = tmp_path_factory.mktemp("fake-results")
+    storage = f"sqlite:///{base / 'optuna.db'}"
+    store = write_all(base / "results", optuna_db=storage)
+    return store, storage
+
+
+@pytest.fixture(scope="session")
+def built_pages(fake_root, tmp_path_factory):
+    from harma.report import build_index, build_study_report
+
+    store, storage = fake_root
+    out = tmp_path_factory.mktemp("reports")
+    pages = {name: build_study_report(store, name, out / name, optuna_storage_url=storage)
+             for name in ("abl", "srch", "rep")}
+    pages["index"] = build_index(store, out)
+    return pages

@@ -1,0 +1,176 @@
+"""Pages built from Parquet written by ResultsStore: files and CSVs, determinism, plotly.js inlined once,
+escaping of user text, the statistics shown, still-running and edge-case studies, the index and the CLI."""
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import plotly.offline
+import pytest
+from fake_studies import EVIL_ARM, EVIL_ERROR, write_ablation
+from scipy import stats as sps
+
+from harma.report import add_report_commands, build_study_report
+from harma.report.html import fmt_p
+from harma.results import ResultsStore
+
+FIGURE_IDS = {
+    "abl": ["ablation-arms", "ablation-paired", "ablation-curves"],
+    "srch": ["search-best-by-trial", "search-best-by-gpu", "search-asha", "search-stops", "search-parcoords",
+             "search-slices", "search-importances", "search-pareto-gpu", "search-pareto-params"],
+    "rep": ["replicate-arms", "replicate-curves"],
+}
+
+
+def figure_ids(html: str) -> list[str]:
+    return re.findall(r'<figure class="harma-figure" data-figure="([^"]+)"', html)
+
+
+@pytest.mark.parametrize("name", ["abl", "srch", "rep"])
+def test_page_has_every_figure_and_its_csv(built_pages, name):
+    path = built_pages[name]
+    html = path.read_text()
+    assert figure_ids(html) == FIGURE_IDS[name]
+    for fid in FIGURE_IDS[name]:
+        assert f'id="{fid}"' in html
+    for csv in re.findall(r'<a href="([^"]+\.csv)"', html):
+        assert (path.parent / csv).is_file(), csv
+
+
+@pytest.mark.parametrize("name", ["abl", "srch", "rep"])
+def test_plotly_inlined_once_and_nothing_remote(built_pages, name):
+    html = built_pages[name].read_text()
+    bundle = plotly.offline.get_plotlyjs()
+    assert html.count(bundle[:300]) == 1 and html.count(bundle) == 1
+    rest = html.replace(bundle, "")
+    assert not re.search(r"<script[^>]+src=", rest)
+    assert "cdn.plot.ly" not in rest and "http://" not in rest and "https://" not in rest
+
+
+def test_building_twice_gives_identical_files(fake_root, built_pages, tmp_path):
+    store, storage = fake_root
+    for name in ("abl", "srch", "rep"):
+        again = build_study_report(store, name, tmp_path / name, optuna_storage_url=storage)
+        first = built_pages[name].parent
+        assert sorted(p.name for p in first.iterdir()) == sorted(p.name for p in again.parent.iterdir())
+        for f in first.iterdir():
+            assert f.read_bytes() == (again.parent / f.name).read_bytes(), f.name
+
+
+def test_user_text_is_escaped(built_pages):
+    html = built_pages["abl"].read_text()
+    assert EVIL_ARM not in html and "<script>alert" not in html
+    assert "&lt;b&gt;mm&amp;only&lt;/b&gt;" in html
+    assert "CUDA OOM &lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; more" in html
+    assert EVIL_ERROR not in html
+    assert "worker died: &lt;NCCL&gt; timeout" in built_pages["srch"].read_text()
+
+
+def test_ablation_page_states_methods_and_p_values(fake_root, built_pages):
+    store, _ = fake_root
+    html = built_pages["abl"].read_text()
+    for phrase in ("Student-t interval", "Wilcoxon signed-rank", "paired t-test", "Holm correction",
+                   "11 trials: 9 COMPLETE used; excluded 0 PRUNED, 1 FAILED, 1 RUNNING", "Still running"):
+        assert phrase in html, phrase
+    trials = store.read_trials("abl")
+    done = trials[trials["status"] == "COMPLETE"].set_index(["arm", "seed"])["test_r_mean"]
+    p = sps.ttest_rel(done["no_bishare"].sort_index(), done["harma"].sort_index()).pvalue
+    assert f"{fmt_p(p)} (paired t)" in html
+
+
+def test_search_page_top_k_and_importances(built_pages):
+    html = built_pages["srch"].read_text()
+    assert "--set adapter.bottleneck=128 adapter.share=bishare data.dataset=rsitmd" in html
+    assert "PedAnovaImportanceEvaluator" in html
+    assert "Epochs at which ASHA pruned trials: 2, 4." in html
+
+
+def test_search_page_without_optuna_storage_says_unavailable(fake_root, tmp_path):
+    store, _ = fake_root
+    html = build_study_report(store, "srch", tmp_path / "s").read_text()
+    assert "importances are unavailable" in html and "search-importances" not in figure_ids(html)
+    html = build_study_report(store, "srch", tmp_path / "t", optuna_storage_url="sqlite:////no/such.db").read_text()
+    assert "does not exist" in html
+
+
+def test_single_seed_ablation_says_no_test_possible(tmp_path):
+    store = ResultsStore(tmp_path / "r")
+    write_ablation(store, "one", seeds=(0,), extra_trials=False)
+    html = build_study_report(store, "one", tmp_path / "one").read_text()
+    assert "no test is possible" in html and "(paired t)" not in html and "(wilcoxon)" not in html
+    assert "(n=1)" in html
+
+
+def test_missing_reference_arm_and_running_only_study(tmp_path):
+    store = ResultsStore(tmp_path / "r")
+    write_ablation(store, "noref", arms={"a": 0.0, "b": 1.0}, extra_trials=False)
+    html = build_study_report(store, "noref", tmp_path / "noref").read_text()
+    assert "The reference arm &#x27;harma&#x27; has no COMPLETE trials" in html
+    html = build_study_report(store, "noref", tmp_path / "ref-a", reference="a").read_text()
+    assert "paired differences to &#x27;a&#x27;" in html
+    store.write_trial({"study": "live", "trial_id": "t0", "kind": "search", "status": "RUNNING",
+                       "params": {"loss.gamma": 1.0}})
+    store.write_epoch("live", "t0", 1, {"val": {"r_mean": 10.0}}, 5.0)
+    html = build_study_report(store, "live", tmp_path / "live").read_text()
+    assert "Still running" in html and "No COMPLETE trial yet." in html
+    html = build_study_report(store, "ghost", tmp_path / "ghost").read_text()
+    assert "No trials of study" in html
+
+
+def test_mixed_kinds_get_their_own_sections(tmp_path):
+    store = ResultsStore(tmp_path / "r")
+    write_ablation(store, "mix", extra_trials=False)
+    write_ablation(store, "mix", kind="replicate", arms={"harma": 0.0}, extra_trials=False)
+    ids = figure_ids(build_study_report(store, "mix", tmp_path / "mix").read_text())
+    assert ids[:3] == FIGURE_IDS["abl"] and ids[3:] == FIGURE_IDS["rep"] and len(set(ids)) == len(ids)
+
+
+def test_index_lists_studies_with_counts_and_links(built_pages):
+    html = built_pages["index"].read_text()
+    for name in ("abl", "srch", "rep"):
+        assert f'<a href="{name}/index.html">{name}</a>' in html
+    assert "<script" not in html  # no figure, so no plotly.js on the index
+    csv = (built_pages["index"].parent / "studies.csv").read_text().splitlines()
+    assert csv[0].startswith("study,kinds,trials,COMPLETE,PRUNED,FAILED,RUNNING")
+    assert csv[1].startswith("abl,ablation,11,9,0,1,1,")
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="harma")
+    add_report_commands(parser.add_subparsers(dest="command"))
+    return parser.parse_args(argv)
+
+
+def test_cli_report_and_index(fake_root, tmp_path, capsys):
+    store, storage = fake_root
+    root = store.root
+    args = _parse(["report", "rep", "--results", root, "--out", str(tmp_path / "rep")])
+    assert args.func(args) == 0 and (tmp_path / "rep" / "index.html").is_file()
+    args = _parse(["report", "--index", "--results", root, "--out", str(tmp_path)])
+    assert args.func(args) == 0
+    assert '<a href="rep/index.html">' in (tmp_path / "index.html").read_text()
+    args = _parse(["report-index", "--results", root, "--out", str(tmp_path / "i2")])
+    assert args.func(args) == 0 and (tmp_path / "i2" / "index.html").is_file()
+    args = _parse(["report", "nosuch", "--results", root, "--out", str(tmp_path / "x")])
+    assert args.func(args) == 1 and "no study 'nosuch'" in capsys.readouterr().out
+    args = _parse(["report", "--results", root])
+    assert args.func(args) == 2
+
+
+def test_long_errors_show_their_last_lines(tmp_path):
+    store = ResultsStore(tmp_path / "r")
+    trace = "Traceback (most recent call last):\n" + "  frame\n" * 400 + "RuntimeError: <boom> at the end"
+    store.write_trial({"study": "f", "trial_id": "t0", "kind": "ablation", "arm": "harma", "seed": 0,
+                       "status": "FAILED", "error": trace})
+    html = build_study_report(store, "f", tmp_path / "f").read_text()
+    assert "RuntimeError: &lt;boom&gt; at the end" in html and "Traceback (most recent" not in html
+
+
+def test_stale_csv_removed_on_rebuild(fake_root, tmp_path):
+    store, _ = fake_root
+    out = tmp_path / "p"
+    out.mkdir()
+    (out / "old-figure.csv").write_text("x\n")
+    build_study_report(store, "rep", out)
+    assert not (out / "old-figure.csv").exists() and Path(out / "replicate-summary.csv").exists()

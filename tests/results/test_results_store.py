@@ -1,0 +1,221 @@
+"""ResultsStore: schema round trip, typed parameter columns, version check, atomic writes, plain-pandas
+reads of the hive-partitioned trees, rewrites without duplicates, deletes and object-store URIs."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from harma.results import RecordError, ResultsStore, SchemaVersionError
+from harma.results.schema import METRIC_KEYS, trial_table
+
+UTC = dt.timezone.utc
+
+
+def full_record(trial_id: str = "t001", study: str = "abl", **over) -> dict:
+    rec = {
+        "study": study, "trial_id": trial_id, "kind": "ablation", "arm": "harma", "seed": 3,
+        "status": "COMPLETE", "stop_epoch": 10, "best_epoch": 7,
+        **{f"val_{m}": 10.0 + i for i, m in enumerate(METRIC_KEYS)},
+        **{f"test_{m}": 20.5 + i for i, m in enumerate(METRIC_KEYS)},
+        "trainable_params": 5_934_397, "total_params": 157_000_000, "wall_seconds": 3600.5,
+        "gpu_seconds": 7201.0, "peak_memory_bytes": 12 * 2**30, "error": None, "git_commit": "abc123",
+        "package_versions": {"torch": "2.4.0", "open_clip_torch": "2.26.1"}, "host": "node-a",
+        "node_id": "n1", "started_at": dt.datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC),
+        "finished_at": dt.datetime(2024, 5, 1, 13, 0, 0, tzinfo=UTC),
+        "params": {"adapter.bottleneck": 64, "loss.gamma": 1.5, "adapter.share": "bishare",
+                   "adapter.enabled": True},
+    }
+    rec.update(over)
+    return rec
+
+
+def test_trial_round_trip_values_and_dtypes(tmp_path):
+    store = ResultsStore(tmp_path)
+    rec = full_record()
+    store.write_trial(rec)
+    df = store.read_trials()
+    assert len(df) == 1
+    row = df.iloc[0]
+    for key, value in rec.items():
+        if key == "params":
+            continue
+        if key == "package_versions":
+            assert json.loads(row[key]) == value
+        elif key == "error":
+            assert pd.isna(row[key])
+        elif key.endswith("_at"):
+            assert row[key].to_pydatetime() == value
+        else:
+            assert row[key] == value, key
+    for key, value in rec["params"].items():
+        assert row[f"param.{key}"] == value
+    dtypes = df.dtypes.astype(str).to_dict()
+    assert dtypes["seed"] == dtypes["trainable_params"] == dtypes["param.adapter.bottleneck"] == "Int64"
+    assert dtypes["val_r_mean"] == dtypes["param.loss.gamma"] == dtypes["gpu_seconds"] == "float64"
+    assert dtypes["param.adapter.enabled"] == "boolean"
+    assert dtypes["started_at"] == "datetime64[us, UTC]"
+    assert pd.api.types.is_string_dtype(df["param.adapter.share"]) and pd.api.types.is_string_dtype(df["study"])
+
+
+def test_dtypes_stable_when_values_missing(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.write_trial({"study": "s", "trial_id": "r1", "kind": "search", "status": "RUNNING"})
+    df = store.read_trials("s")
+    assert str(df["seed"].dtype) == "Int64" and df["seed"].isna().all()
+    assert str(df["finished_at"].dtype) == "datetime64[us, UTC]"
+    empty = ResultsStore(tmp_path / "nothing").read_trials()
+    assert len(empty) == 0 and list(empty.columns)[:3] == ["study", "trial_id", "kind"]
+
+
+def test_param_columns_are_typed_in_the_file(tmp_path):
+    store = ResultsStore(tmp_path)
+    path = store.write_trial(full_record())
+    schema = pq.read_schema(path)
+    assert schema.field("param.adapter.bottleneck").type == pa.int64()
+    assert schema.field("param.loss.gamma").type == pa.float64()
+    assert schema.field("param.adapter.share").type == pa.string()
+    assert schema.field("param.adapter.enabled").type == pa.bool_()
+    assert schema.field("started_at").type == pa.timestamp("us", tz="UTC")
+    assert schema.metadata[b"harma.schema_version"] == b"1.0"
+
+
+def test_param_types_merge_across_trials(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.write_trial(full_record("a", params={"loss.gamma": 2, "x.only_a": "q"}))
+    store.write_trial(full_record("b", params={"loss.gamma": 1.5, "x.only_b": None}))
+    df = store.read_trials("abl")
+    assert df["param.loss.gamma"].tolist() == [2.0, 1.5]
+    assert df["param.x.only_a"].iloc[0] == "q" and pd.isna(df["param.x.only_a"].iloc[1])
+
+
+def _write_with_version(path, version: str) -> None:
+    table = trial_table(full_record())
+    meta = dict(table.schema.metadata)
+    meta[b"harma.schema_version"] = version.encode()
+    pq.write_table(table.replace_schema_metadata(meta), path)
+
+
+def test_other_major_version_is_a_clear_error(tmp_path):
+    store = ResultsStore(tmp_path)
+    path = store.trial_path("abl", "old")
+    os.makedirs(os.path.dirname(path))
+    _write_with_version(path, "2.3")
+    with pytest.raises(SchemaVersionError) as err:
+        store.read_trials()
+    msg = str(err.value)
+    assert "old.parquet" in msg and "2.3" in msg and "1.0" in msg
+
+
+def test_same_major_other_minor_reads(tmp_path):
+    store = ResultsStore(tmp_path)
+    path = store.trial_path("abl", "newer")
+    os.makedirs(os.path.dirname(path))
+    _write_with_version(path, "1.7")
+    assert len(store.read_trials()) == 1
+
+
+def test_writes_leave_no_temporary_files(tmp_path):
+    store = ResultsStore(tmp_path)
+    for e in range(3):
+        store.write_trial(full_record(status="RUNNING", stop_epoch=e))
+        store.write_epoch("abl", "t001", e, {"val": {"r_mean": 1.0 * e}}, seconds=2.0)
+    names = [n for _, _, files in os.walk(tmp_path) for n in files]
+    assert sorted(names) == ["t001-e0000.parquet", "t001-e0001.parquet", "t001-e0002.parquet", "t001.parquet"]
+
+
+def test_failed_write_keeps_old_file_and_no_temp(tmp_path, monkeypatch):
+    store = ResultsStore(tmp_path)
+    store.write_trial(full_record(status="RUNNING"))
+
+    def crash(src, dst):
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        store.write_trial(full_record(status="COMPLETE"))
+    monkeypatch.undo()
+    assert store.read_trials()["status"].tolist() == ["RUNNING"]
+    assert [n for _, _, f in os.walk(tmp_path) for n in f if n.startswith(".")] == []
+
+
+def test_plain_pandas_reads_hive_partitions(tmp_path):
+    store = ResultsStore(tmp_path)
+    for study in ("abl", "srch"):
+        for t in ("t1", "t2"):
+            store.write_trial(full_record(t, study=study))
+            store.write_epoch(study, t, 1, {"val": {"r_mean": 5.0}, "train": {"loss": 0.1}}, 9.0)
+    trials = pd.read_parquet(tmp_path / "trials")
+    assert len(trials) == 4
+    assert sorted(trials["study"].astype(str).unique()) == ["abl", "srch"]
+    assert set(trials["param.adapter.bottleneck"]) == {64}
+    epochs = pd.read_parquet(tmp_path / "epochs")
+    assert len(epochs) == 8 and set(epochs["metric"]) == {"r_mean", "loss"}
+
+
+def test_rewriting_a_trial_replaces_it(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.write_trial(full_record(status="RUNNING", val_r_mean=None))
+    store.write_trial(full_record(status="COMPLETE", val_r_mean=33.0))
+    store.write_epoch("abl", "t001", 1, {"val": {"r_mean": 1.0}}, 1.0)
+    store.write_epoch("abl", "t001", 1, {"val": {"r_mean": 2.0}}, 1.0)
+    df = store.read_trials()
+    assert df[["status", "val_r_mean"]].values.tolist() == [["COMPLETE", 33.0]]
+    assert store.read_epochs()["value"].tolist() == [2.0]
+
+
+def test_epochs_long_format(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.write_epoch("abl", "t001", 12, {"val": {"r_mean": 30.0, "txt_r1": 10.0},
+                                          "train": {"loss": 1.25, "lr": 1e-4}}, seconds=61.5)
+    df = store.read_epochs("abl")
+    assert df[["epoch", "split", "metric", "value"]].values.tolist() == [
+        [12, "train", "loss", 1.25], [12, "train", "lr", 1e-4], [12, "val", "r_mean", 30.0],
+        [12, "val", "txt_r1", 10.0]]
+    assert (df["seconds"] == 61.5).all() and str(df["epoch"].dtype) == "Int64"
+    assert os.path.exists(tmp_path / "epochs" / "study=abl" / "t001-e0012.parquet")
+
+
+def test_delete_trial_removes_its_files_only(tmp_path):
+    store = ResultsStore(tmp_path)
+    for t in ("t1", "t10"):
+        store.write_trial(full_record(t))
+        for e in (1, 2):
+            store.write_epoch("abl", t, e, {"val": {"r_mean": 1.0}}, 1.0)
+    assert store.delete_trial("abl", "t1") == 3
+    assert store.read_trials()["trial_id"].tolist() == ["t10"]
+    assert set(store.read_epochs()["trial_id"]) == {"t10"}
+
+
+def test_studies_and_filters(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.write_trial(full_record("a", study="s2"))
+    store.write_trial(full_record("b", study="s1"))
+    store.write_epoch("s3", "c", 0, {"val": {"r_mean": 1.0}}, 1.0)
+    assert store.studies() == ["s1", "s2", "s3"]
+    assert store.read_trials("s2")["trial_id"].tolist() == ["a"]
+    assert store.read_trials()["study"].tolist() == ["s1", "s2"]
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"status": "DONE"}, "status"), ({"kind": "grid"}, "kind"), ({"colour": 1}, "unknown keys"),
+    ({"trial_id": "../x"}, "trial_id"), ({"params": {"a.b": [1, 2]}}, "list"),
+])
+def test_bad_records_are_named(tmp_path, bad, match):
+    with pytest.raises(RecordError, match=match):
+        ResultsStore(tmp_path).write_trial(full_record(**bad))
+
+
+def test_object_store_uri_round_trip():
+    store = ResultsStore("mock:///bucket/results")
+    store.write_trial(full_record())
+    store.write_epoch("abl", "t001", 1, {"val": {"r_mean": 2.0}}, 3.0)
+    assert store.studies() == ["abl"]
+    assert store.read_trials()["trial_id"].tolist() == ["t001"]
+    assert store.read_epochs()["value"].tolist() == [2.0]
+    assert store.delete_trial("abl", "t001") == 2 and len(store.read_trials()) == 0

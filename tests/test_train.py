@@ -1,0 +1,129 @@
+"""The Ray-free trainer on the synthetic set: learning, determinism, resume, checkpoints, errors, torchrun DDP."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from harma.config import apply_overrides
+from harma.data import build_datasets
+from harma.evaluate import evaluate_split
+from harma.model.build import build_model, tokenizer_for
+from harma.train import NonFiniteLossError, train
+
+
+def untrained_val(cfg):
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg)
+    return evaluate_split(model, build_datasets(cfg.data, tokenizer_for(cfg)).val, cfg, torch.device("cpu"))
+
+
+def test_two_epochs_raise_val_mr_above_the_untrained_model(tiny_cfg):
+    records = []
+    summary = train(tiny_cfg, report=records.append)
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert summary["best_val"]["r_mean"] > untrained_val(tiny_cfg)["r_mean"] + 3
+    assert records[-1]["train"]["loss"] < records[0]["train"]["loss"]
+    for record in records:
+        assert set(record["val"]) == set(record["test"]) == {
+            "txt_r1", "txt_r5", "txt_r10", "img_r1", "img_r5", "img_r10", "r_mean"}
+        assert record["images_per_s"] > 0 and record["epoch_seconds"] > 0 and record["lr"] >= 0
+
+
+def test_same_seed_gives_identical_metrics(tiny_cfg, tmp_path):
+    cfg = apply_overrides(tiny_cfg, {"train.epochs": 1})
+    a = train(apply_overrides(cfg, {"train.out_dir": str(tmp_path / "a")}))
+    b = train(apply_overrides(cfg, {"train.out_dir": str(tmp_path / "b")}))
+    assert a["best_val"] == b["best_val"] and a["test_at_best_val"] == b["test_at_best_val"]
+
+
+def test_best_epoch_selected_on_val_and_reports_its_test(tiny_cfg):
+    summary = train(apply_overrides(tiny_cfg, {"train.epochs": 3}))
+    history = summary["history"]
+    best = max(history, key=lambda r: r["val"]["r_mean"])
+    assert summary["best_epoch"] == best["epoch"]
+    assert summary["test_at_best_val"] == best["test"]
+
+
+def test_resume_continues_at_the_next_epoch(tiny_cfg):
+    cfg = apply_overrides(tiny_cfg, {"train.epochs": 3})
+
+    def crash_after_first(record):
+        if record["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, report=crash_after_first)
+    seen = []
+    summary = train(cfg, report=seen.append)
+    assert [r["epoch"] for r in seen] == [2, 3]
+    assert [r["epoch"] for r in summary["history"]] == [1, 2, 3]
+    lines = [json.loads(x) for x in open(os.path.join(cfg.train.out_dir, "log.jsonl"))]
+    assert [x["epoch"] for x in lines] == [1, 2, 3]
+    uninterrupted = train(apply_overrides(cfg, {"train.out_dir": cfg.train.out_dir + "-straight"}))
+    assert uninterrupted["history"][-1]["val"] == summary["history"][-1]["val"]
+
+
+def test_checkpoints_hold_only_trainable_tensors(tiny_cfg):
+    train(apply_overrides(tiny_cfg, {"train.epochs": 1}))
+    model = build_model(tiny_cfg)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    for name in ("last.pt", "best.pt"):
+        ckpt = torch.load(os.path.join(tiny_cfg.train.out_dir, name), weights_only=False)
+        assert set(ckpt["trainable"]) == trainable
+    assert not [f for f in os.listdir(tiny_cfg.train.out_dir) if f.endswith(".tmp")]
+
+
+def test_frozen_model_is_evaluated_once_not_trained(tiny_cfg):
+    records = []
+    summary = train(apply_overrides(tiny_cfg, {"adapter.towers": "none"}), report=records.append)
+    assert len(records) == 1 and summary["epochs_run"] == 1
+    assert summary["best_val"] == untrained_val(apply_overrides(tiny_cfg, {"adapter.towers": "none"}))
+
+
+def test_nan_loss_stops_with_epoch_and_step(tiny_cfg, monkeypatch):
+    import harma.train as train_module
+
+    real = train_module.harma_loss
+    calls = {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        parts = real(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 3:
+            parts["loss"] = parts["loss"] * float("nan")
+        return parts
+
+    monkeypatch.setattr(train_module, "harma_loss", poisoned)
+    with pytest.raises(NonFiniteLossError, match=r"epoch 1 step 2: loss is nan"):
+        train(tiny_cfg)
+
+
+def test_batch_larger_than_train_split_is_an_error(tiny_cfg):
+    with pytest.raises(ValueError, match="train.batch_size=5000"):
+        train(apply_overrides(tiny_cfg, {"train.batch_size": 5000}))
+
+
+def test_cuda_requested_without_cuda_is_an_error(tiny_cfg):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(RuntimeError, match="train.device='cuda'"):
+        train(apply_overrides(tiny_cfg, {"train.device": "cuda"}))
+
+
+@pytest.mark.slow
+def test_torchrun_two_gloo_processes(tiny_cfg, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29561",
+           "-m", "harma.cli", "train", "--config", "synthetic-tiny", "--set",
+           f"data.image_root={tiny_cfg.data.image_root}", "data.synthetic_images=120", "train.epochs=1",
+           f"train.out_dir={out}", "train.batch_size=16"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("epoch   1") == 1          # only rank 0 prints
+    log = [json.loads(x) for x in open(out / "log.jsonl")]
+    assert len(log) == 1 and 0 <= log[0]["val"]["r_mean"] <= 100

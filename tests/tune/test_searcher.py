@@ -1,0 +1,63 @@
+"""The ask/tell searcher: ASHA-stopped trials reach Optuna as PRUNED with their last epoch, finished ones as
+COMPLETE, errors as FAIL; on resume the RUNNING Optuna trials are handed out again first."""
+from __future__ import annotations
+
+import dataclasses
+
+import optuna
+import pytest
+
+pytest.importorskip("ray")
+
+from harma.tune.searcher import OptunaAskTellSearcher  # noqa: E402
+from harma.tune.study import load_study  # noqa: E402
+
+
+@pytest.fixture
+def smoke(tmp_path):
+    study = load_study("studies/smoke.yaml")
+    return dataclasses.replace(study, storage=str(tmp_path / "results"), num_samples=4)
+
+
+def result(epoch, value, planned=4):
+    return {"epoch": epoch, "planned_epochs": planned, "val_r_mean": value}
+
+
+def test_states_reach_optuna(smoke):
+    searcher = OptunaAskTellSearcher(smoke, "val_r_mean")
+    configs = {tid: searcher.suggest(tid) for tid in ("t1", "t2", "t3")}
+    assert {c["trial"]["trial_id"] for c in configs.values()} == {"trial-0000", "trial-0001", "trial-0002"}
+    for cfg in configs.values():
+        smoke.run_config(cfg["trial"]["overrides"])          # every suggestion is a valid run config
+    searcher.on_trial_result("t1", result(1, 10.0))
+    searcher.on_trial_result("t1", result(2, 12.0))
+    searcher.on_trial_complete("t1", result(2, 12.0))        # stopped at epoch 2 of 4
+    for e in range(1, 5):
+        searcher.on_trial_result("t2", result(e, 20.0 + e))
+    searcher.on_trial_complete("t2", result(4, 24.0))
+    searcher.on_trial_complete("t3", result(1, 5.0), error=True)
+    trials = optuna.load_study(study_name="smoke", storage=smoke.optuna_storage_url()).get_trials()
+    by_number = {t.number: t for t in trials}
+    assert by_number[0].state == optuna.trial.TrialState.PRUNED
+    assert by_number[0].last_step == 2 and by_number[0].intermediate_values == {1: 10.0, 2: 12.0}
+    assert by_number[1].state == optuna.trial.TrialState.COMPLETE and by_number[1].value == 24.0
+    assert by_number[2].state == optuna.trial.TrialState.FAIL
+    assert searcher.suggest("t4")["trial"]["trial_id"] == "trial-0003"
+    assert searcher.suggest("t5") == "FINISHED"
+
+
+def test_resume_hands_out_running_trials_first(smoke):
+    first = OptunaAskTellSearcher(smoke, "val_r_mean")
+    a = first.suggest("x1")["trial"]
+    b = first.suggest("x2")["trial"]
+    first.on_trial_complete("x1", result(4, 30.0))
+    # the driver dies with trial-0001 RUNNING; a new searcher resumes
+    again = OptunaAskTellSearcher(smoke, "val_r_mean", resume_unfinished=True)
+    assert again.total == 3                                   # 1 rerun + 2 new to reach num_samples=4
+    rerun = again.suggest("y1")["trial"]
+    assert rerun["trial_id"] == b["trial_id"] and rerun["overrides"] == b["overrides"]
+    assert again.suggest("y2")["trial"]["trial_id"] == "trial-0002"
+    again.on_trial_complete("y1", result(4, 31.0))
+    states = {t.number: t.state for t in optuna.load_study(study_name="smoke",
+                                                           storage=smoke.optuna_storage_url()).get_trials()}
+    assert states[1] == optuna.trial.TrialState.COMPLETE and a["trial_id"] == "trial-0000"
