@@ -1,0 +1,134 @@
+"""Studies end to end on a local 2-CPU Ray: the smoke search (ASHA prunes, Optuna agrees), a DDP trial through
+TorchTrainer beside a NaN trial, and a driver killed with SIGKILL then resumed (every trial exactly once)."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pandas as pd
+import pytest
+
+from harma_subprocess import REPO, harma_env, run_harma
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+
+def test_smoke_study_end_to_end_and_its_report(scratch):
+    shutil.copy(REPO / "studies" / "smoke.yaml", scratch / "studies" / "smoke.yaml")
+    proc = run_harma(["study", "run", "studies/smoke.yaml"], scratch)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    trials = pd.read_parquet(scratch / "results" / "trials")
+    assert len(trials) == 10 and trials["trial_id"].is_unique
+    assert set(trials["status"]) == {"COMPLETE", "PRUNED"}
+    pruned = trials[trials["status"] == "PRUNED"]
+    assert (pruned["stop_epoch"] < 4).all()
+    assert (trials.loc[trials["status"] == "COMPLETE", "stop_epoch"] == 4).all()
+    optuna_trials = optuna.load_study(study_name="smoke", storage=f"sqlite:///{scratch}/results/optuna/smoke.db"
+                                      ).get_trials()
+    states = {f"trial-{t.number:04d}": t.state.name for t in optuna_trials}
+    assert {tid: states[tid] for tid in trials["trial_id"]} == dict(zip(trials["trial_id"], trials["status"]))
+    for t in optuna_trials:
+        if t.state == optuna.trial.TrialState.PRUNED:
+            row = trials[trials["trial_id"] == f"trial-{t.number:04d}"].iloc[0]
+            assert t.last_step == row["stop_epoch"]
+    epochs = pd.read_parquet(scratch / "results" / "epochs")
+    val = epochs[(epochs["split"] == "val") & (epochs["metric"] == "r_mean")]
+    assert val.groupby("trial_id")["epoch"].max().to_dict() == dict(zip(trials["trial_id"], trials["stop_epoch"]))
+    status = run_harma(["study", "status", "studies/smoke.yaml"], scratch)
+    assert "COMPLETE" in status.stdout and "best so far" in status.stdout
+    report = run_harma(["report", "smoke", "--results", "results", "--out", "reports/smoke"], scratch)
+    assert report.returncode == 0, report.stderr[-3000:]
+    assert (scratch / "reports" / "smoke" / "index.html").stat().st_size > 100_000
+
+
+DDP_STUDY = """
+name: ddp
+kind: ablation
+base:
+  config: synthetic-tiny
+  set: {train.epochs: 2, train.batch_size: 16, data.synthetic_images: 120, data.image_root: .harma/synthetic-120}
+resources: {gpus_per_trial: 0, cpus_per_worker: 1, workers_per_trial: 2, custom: {trial_slot: 1}}
+max_concurrent: 1
+seeds: [1]
+scheduler: {type: none}
+storage: results
+arms:
+  harma: {}
+  diverges: {optim.lr: 1.0e+30}
+"""
+
+
+def test_ddp_trial_through_torch_trainer_and_a_nan_trial_fails_alone(scratch):
+    (scratch / "studies" / "ddp.yaml").write_text(DDP_STUDY)
+    proc = run_harma(["study", "run", "studies/ddp.yaml"], scratch)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    trials = pd.read_parquet(scratch / "results" / "trials").set_index("trial_id")
+    assert trials.loc["harma-s1", "status"] == "COMPLETE" and trials.loc["harma-s1", "stop_epoch"] == 2
+    assert trials.loc["diverges-s1", "status"] == "FAILED"
+    assert "loss is nan" in trials.loc["diverges-s1", "error"]
+    assert (scratch / "results" / "ray" / "ddp-harma-s1").is_dir()      # the TorchTrainer run, named by trial
+    log = (scratch / "results" / "runs" / "ddp" / "harma-s1" / "log.jsonl").read_text().splitlines()
+    assert len(log) == 2
+
+
+RESUME_STUDY = """
+name: killme
+kind: search
+base:
+  config: synthetic-tiny
+  set: {train.epochs: 3, data.synthetic_images: 120, data.image_root: .harma/synthetic-120}
+resources: {gpus_per_trial: 0, cpus_per_worker: 1, workers_per_trial: 1, custom: {trial_slot: 1}}
+num_samples: 6
+max_concurrent: 2
+seeds: [3407]
+scheduler: {type: asha, max_epochs: 3, grace_period: 1, reduction_factor: 2}
+storage: results
+search:
+  sampler: {seed: 1, n_startup_trials: 3}
+  space:
+    optim.lr: {type: float, low: 1.0e-4, high: 2.0e-2, log: true}
+    adapter.gate_init: {type: float, low: -1.0, high: 1.0}
+"""
+
+
+def _statuses(scratch):
+    path = scratch / "results" / "trials"
+    return pd.read_parquet(path) if path.is_dir() and any(path.rglob("*.parquet")) else pd.DataFrame()
+
+
+def test_driver_killed_mid_study_then_resume_runs_every_trial_once(scratch):
+    (scratch / "studies" / "killme.yaml").write_text(RESUME_STUDY)
+    driver = subprocess.Popen([sys.executable, "-m", "harma.cli", "study", "run", "studies/killme.yaml"],
+                              cwd=scratch, env=harma_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        trials = _statuses(scratch)
+        if len(trials) and (trials["status"] != "RUNNING").sum() >= 2 and (trials["status"] == "RUNNING").any():
+            break
+        assert driver.poll() is None, "the study finished before it could be killed"
+        time.sleep(0.5)
+    else:
+        pytest.fail("the study never had finished and running trials at once")
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait()
+    time.sleep(3)
+    before = _statuses(scratch)
+    assert (before["status"] == "RUNNING").any()
+    proc = run_harma(["study", "resume", "studies/killme.yaml"], scratch)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    after = _statuses(scratch)
+    assert after["trial_id"].is_unique and len(after) == 6
+    assert set(after["status"]) <= {"COMPLETE", "PRUNED"}
+    finished_before = before[before["status"] != "RUNNING"].set_index("trial_id")["status"]
+    assert after.set_index("trial_id").loc[finished_before.index, "status"].equals(finished_before)
+    epochs = pd.read_parquet(scratch / "results" / "epochs")
+    assert not epochs.duplicated(["trial_id", "epoch", "split", "metric"]).any()
+    optuna_trials = optuna.load_study(study_name="killme",
+                                      storage=f"sqlite:///{scratch}/results/optuna/killme.db").get_trials()
+    assert len(optuna_trials) == 6 and all(t.state.is_finished() for t in optuna_trials)
