@@ -13,6 +13,8 @@ from typing import Mapping
 import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
+from harma.tune.records import is_epoch_result
+
 
 def rung_epochs(max_epochs: int, grace_period: int, reduction_factor: float) -> list[int]:
     rungs, epoch = [], float(grace_period)
@@ -58,7 +60,7 @@ class ResumableASHA(FIFOScheduler):
         return TrialScheduler.CONTINUE
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
-        if self._metric_name not in result or "epoch" not in result:
+        if self._metric_name not in result or not is_epoch_result(result):
             return TrialScheduler.CONTINUE
         return self.decide(trial.config["trial"]["trial_id"], int(result["epoch"]), float(result[self._metric_name]))
 

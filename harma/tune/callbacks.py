@@ -14,7 +14,7 @@ from ray.tune import Callback
 
 from harma.metrics import METRIC_KEYS
 from harma.results.store import ResultsStore
-from harma.tune.records import FAILED, RUNNING, final_status
+from harma.tune.records import FAILED, RUNNING, final_status, is_epoch_result
 from harma.tune.study import Study
 
 EPOCH_METRICS = {"train": ("loss", "loss_contr", "loss_triplet", "loss_affil", "lr", "images_per_s")}
@@ -66,6 +66,8 @@ class ParquetResults(Callback):
         self.store.write_trial(self._row(trial))
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
+        if not is_epoch_result(result):
+            return
         row = self._row(trial)
         tid = row["trial_id"]
         epoch = int(result["epoch"])

@@ -37,8 +37,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     done = trials[trials["status"] == COMPLETE].dropna(subset=[key])
     if len(done):
         best = done.sort_values(key, ascending=study.objective.mode == "min").iloc[0]
-        params = " ".join(f"{c[len('param.'):]}={best[c]}" for c in trials.columns
-                          if c.startswith("param.") and best[c] == best[c] and best[c] is not None)
+        overrides = {**study.base_set, **{c[len("param."):]: best[c] for c in trials.columns
+                                          if c.startswith("param.") and best[c] == best[c] and best[c] is not None}}
+        params = " ".join(f"{k}={v}" for k, v in overrides.items())
         print(f"best so far: {best['trial_id']} {key} {best[key]:.2f} (test r_mean {best['test_r_mean']:.2f})")
         print(f"  reproduce: harma train --config {study.base_config} --set {params}")
     return 0

@@ -13,7 +13,7 @@ from typing import Any
 import optuna
 from ray.tune.search import Searcher
 
-from harma.tune.records import COMPLETE, FAILED, PRUNED, final_status
+from harma.tune.records import COMPLETE, FAILED, PRUNED, final_status, is_epoch_result
 from harma.tune.space import make_sampler, study_storage, suggest_overrides
 from harma.tune.study import Study
 
@@ -56,6 +56,12 @@ class OptunaAskTellSearcher(Searcher):
     def set_search_properties(self, metric, mode, config, **spec) -> bool:
         return True
 
+    def save(self, checkpoint_path: str) -> None:
+        """Nothing to save: the Optuna storage is the searcher's state (resume reads it back)."""
+
+    def restore(self, checkpoint_path: str) -> None:
+        """See save()."""
+
     def _trial_config(self, trial: optuna.trial.Trial, overrides: dict[str, Any]) -> dict:
         seed = self.study.seeds[0]
         return {"trial": {"trial_id": search_trial_id(trial.number), "arm": None, "seed": seed,
@@ -77,7 +83,7 @@ class OptunaAskTellSearcher(Searcher):
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         trial = self.live.get(trial_id)
-        if trial is not None and self.metric in result:
+        if trial is not None and is_epoch_result(result) and self.metric in result:
             step = int(result["epoch"])
             if step not in trial.storage.get_trial(trial._trial_id).intermediate_values:
                 trial.report(float(result[self.metric]), step)

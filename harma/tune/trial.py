@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from harma.config import RunConfig
-from harma.tune.records import flatten_epoch
+from harma.train import NonFiniteLossError
+from harma.tune.records import NONFINITE_KEY, flatten_epoch
 from harma.tune.study import Study
 
 
@@ -68,8 +69,13 @@ def _worker_loop(loop_config: dict) -> None:
     if device.type == "cuda":
         cfg = apply_overrides(cfg, {"train.device": f"cuda:{device.index or 0}"})
     where, planned = _where(), _planned_epochs(cfg)
-    train(cfg, report=lambda record: ray.train.report(flatten_epoch(record, planned, where)),
-          report_on_all_ranks=True)
+    try:
+        train(cfg, report=lambda record: ray.train.report(flatten_epoch(record, planned, where)),
+              report_on_all_ranks=True)
+    except NonFiniteLossError as exc:
+        # Deterministic: retrying the worker group (FailureConfig) would diverge again.  Every rank sees the
+        # same global loss, so every rank reports the error and the trial driver raises it once.
+        ray.train.report({NONFINITE_KEY: str(exc)})
 
 
 def _train_with_torch_trainer(cfg: RunConfig, study: Study, trial_id: str, train_storage: str) -> None:
@@ -92,4 +98,6 @@ def _train_with_torch_trainer(cfg: RunConfig, study: Study, trial_id: str, train
                                   failure_config=FailureConfig(max_failures=2),
                                   callbacks=[TuneReportCallback()]),
     )
-    trainer.fit()
+    result = trainer.fit()
+    if result.metrics and NONFINITE_KEY in result.metrics:
+        raise NonFiniteLossError(result.metrics[NONFINITE_KEY])

@@ -1,0 +1,104 @@
+"""CPU train-step time of the HarMA-injected ViT-B-32 (random init) against the frozen CLIP's forward pass.
+
+Builds `harma.build_model` from the default RunConfig with `model.arch=ViT-B-32` (adapters in both towers,
+share=text, r=128) and times one training step at batch 8: forward both towers, `harma_loss` (contrastive +
+weighted triplet, the default weights), backward, AdamW step (the trainer's parameter groups).  Median over
+`--steps` steps after `--warmup` warm-up steps.  For reference it also times forward-only (no grad) passes of
+the frozen baseline (`adapter.towers=none`: the plain CLIP) and of the injected model.  Inputs are random
+224x224 images and tokenised captions, 2 captions per image id.
+Run: `python benchmarks/bench_train_step.py [--batch 8] [--steps 5] [--warmup 1] [--threads N]`.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from harma.config import RunConfig, apply_overrides
+from harma.losses import harma_loss
+from harma.model.build import build_model, tokenizer_for
+from harma.train import param_groups
+
+
+def make_batch(cfg: RunConfig, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randn(batch, 3, 224, 224, generator=gen)
+    captions = [f"many buildings and green trees are around a {w} near a river" for w in
+                ("playground", "parking lot", "church", "stadium", "farmland", "port", "school", "bridge")]
+    tokens = tokenizer_for(cfg)([captions[i % len(captions)] for i in range(batch)])
+    ids = torch.arange(batch) // 2
+    return images, tokens, ids
+
+
+def median_seconds(fn, steps: int, warmup: int) -> tuple[float, list[float]]:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), times
+
+
+def counts(model: torch.nn.Module) -> tuple[int, int]:
+    return (sum(p.numel() for p in model.parameters() if p.requires_grad),
+            sum(p.numel() for p in model.parameters()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    cfg = apply_overrides(RunConfig(), {"model.arch": "ViT-B-32", "train.device": "cpu"})
+    images, tokens, ids = make_batch(cfg, args.batch)
+
+    base = build_model(apply_overrides(cfg, {"adapter.towers": "none"})).eval()
+    with torch.no_grad():
+        base_fwd, base_all = median_seconds(lambda: base(images, tokens), args.steps, args.warmup)
+    base_params = counts(base)
+    del base
+
+    model = build_model(cfg)
+    trainable, total = counts(model)
+    with torch.no_grad():
+        model.eval()
+        inj_fwd, inj_all = median_seconds(lambda: model(images, tokens), args.steps, args.warmup)
+    model.train()
+    optimizer = torch.optim.AdamW(param_groups(model, cfg.optim.weight_decay), lr=cfg.optim.lr,
+                                  betas=(cfg.optim.beta1, cfg.optim.beta2), eps=cfg.optim.eps)
+
+    def step() -> None:
+        img, txt, temp = model(images, tokens)
+        loss = harma_loss(img, txt, temp, ids, None, cfg.loss)["loss"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    train_s, train_all = median_seconds(step, args.steps, args.warmup)
+
+    print(f"ViT-B-32 random init, batch {args.batch}, CPU, {torch.get_num_threads()} torch threads, torch "
+          f"{torch.__version__}; median of {args.steps} after {args.warmup} warm-up\n")
+    print("| what | seconds / step | pairs / s | trainable params | total params | all timings (s) |")
+    print("|---|---:|---:|---:|---:|---|")
+    rows = [("frozen baseline (plain CLIP), forward only, no grad", base_fwd, base_all, base_params),
+            ("HarMA-injected, forward only, no grad", inj_fwd, inj_all, (trainable, total)),
+            ("HarMA-injected, train step (fwd + harma_loss + bwd + AdamW)", train_s, train_all, (trainable, total))]
+    for name, sec, all_s, (tr, tot) in rows:
+        print(f"| {name} | {sec:.3f} | {args.batch / sec:.1f} | {tr:,} | {tot:,} | "
+              f"{', '.join(f'{t:.3f}' for t in all_s)} |")
+    print(f"\ntrainable share: {100 * trainable / total:.2f}% of {total:,}; train step / baseline forward = "
+          f"{train_s / base_fwd:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
