@@ -28,21 +28,80 @@ def trial_env() -> dict[str, str]:
     return {"RAY_CHDIR_TO_TRIAL_DIR": "0"}
 
 
-def _check_reachable(address: str, timeout: float = 10.0) -> None:
+def _split_address(address: str) -> tuple[str, int]:
+    """(host, port) of `HOST:PORT` or `ray://HOST:PORT`; ClusterError for anything else."""
     hostport = address.split("://", 1)[-1].rstrip("/")
     host, _, port = hostport.rpartition(":")
-    if not host or not port.isdigit():
-        raise ClusterError(f"--address {address!r}: expected auto, HOST:PORT or ray://HOST:PORT")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ClusterError(f"--address {address!r}: expected auto, HOST:PORT or ray://HOST:PORT "
+                           f"(PORT a number from 1 to 65535)")
+    return host, int(port)
+
+
+def _check_reachable(address: str, timeout: float = 10.0) -> None:
+    host, port = _split_address(address)
     try:
-        with socket.create_connection((host, int(port)), timeout=timeout):
+        with socket.create_connection((host, port), timeout=timeout):
             pass
     except OSError as exc:
         raise ClusterError(f"--address {address}: cannot reach a Ray cluster there ({exc}); is it running, "
                            f"and is the port open to this machine?") from None
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+LOOPBACK_CLIENT_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token"}
+
+
+def _ray_token_available() -> bool:
+    """A Ray auth token where Ray looks for one: RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return True
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.join(os.path.expanduser("~"), ".ray", "auth_token")
+    return os.path.isfile(path) and os.path.getsize(path) > 0
+
+
+def _loopback_client_defaults(address: str) -> dict[str, str]:
+    """For a cluster on this machine's loopback, set what a `cluster/local.sh` client needs, unless the user
+    already set it; returns the variables this call set.
+
+    Ray reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER once, when it is imported, and caches RAY_AUTH_MODE in its
+    config, so setting the environment alone is too late for this process: both are refreshed here too.
+    """
+    if _split_address(address)[0].lower() not in LOOPBACK_HOSTS:
+        return {}
+    applied = {k: v for k, v in LOOPBACK_CLIENT_ENV.items() if k not in os.environ}
+    if not _ray_token_available():
+        applied.pop("RAY_AUTH_MODE", None)  # token mode without a token fails in ray.init; leave it to Ray
+    os.environ.update(applied)
+    if "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER" in applied:
+        from ray._private import ray_constants
+
+        ray_constants.ENABLE_RAY_CLUSTER = False  # else ray.init swaps 127.0.0.1 for the LAN address
+    if "RAY_AUTH_MODE" in applied:
+        try:
+            from ray._raylet import Config
+
+            Config.initialize("")  # re-read RAY_AUTH_MODE (what Ray's own token-auth switch does)
+        except (ImportError, AttributeError):  # pragma: no cover - depends on the installed Ray
+            pass
+    return applied
+
+
 def connect(study: Study, address: str | None) -> bool:
-    """ray.init for the study; returns True when this call started a local Ray (the caller shuts it down)."""
+    """ray.init for the study; returns True when this call started a local Ray (the caller shuts it down).
+
+    `address` (else RAY_ADDRESS) names a running cluster: `auto`, `HOST:PORT` or `ray://HOST:PORT`.  A malformed
+    or unreachable address is one ClusterError naming it, raised before Ray is started or contacted.
+
+    When HOST is 127.0.0.1 or localhost (a `cluster/local.sh` cluster), this client process defaults two
+    variables in its own environment, each only where the user has not set it:
+    RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 (else Ray replaces 127.0.0.1 with the machine's LAN address and cannot
+    reach a cluster bound to loopback) and, when a token exists (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or
+    ~/.ray/auth_token, where Ray reads it from), RAY_AUTH_MODE=token (else Ray sends no token to an explicit
+    address and a token-auth cluster refuses the client).  A value the user set, "1" or "disabled" included,
+    is kept.  Nodes are not affected: they get their settings from whoever started them.
+    With no address, a private local Ray bound to 127.0.0.1 is started.
+    """
     import ray
 
     address = address or os.environ.get("RAY_ADDRESS")
@@ -51,6 +110,7 @@ def connect(study: Study, address: str | None) -> bool:
     if address:
         if address != "auto":
             _check_reachable(address)
+            _loopback_client_defaults(address)
         try:
             ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
         except (ConnectionError, RuntimeError) as exc:

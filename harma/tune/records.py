@@ -16,12 +16,11 @@ from typing import Any, Mapping
 from harma.metrics import METRIC_KEYS
 
 COMPLETE, PRUNED, FAILED, RUNNING = "COMPLETE", "PRUNED", "FAILED", "RUNNING"
-NONFINITE_KEY = "nonfinite_loss_error"   # reported by Train workers instead of raising (see harma.tune.trial)
 
 
 def is_epoch_result(result: Mapping[str, Any]) -> bool:
-    """Tune results that carry an epoch's metrics (not the non-finite-loss marker)."""
-    return "epoch" in result and NONFINITE_KEY not in result
+    """Tune results that carry an epoch's metrics."""
+    return "epoch" in result
 
 
 def flatten_epoch(record: Mapping[str, Any], planned_epochs: int, where: Mapping[str, Any]) -> dict[str, Any]:

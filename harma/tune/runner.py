@@ -160,8 +160,7 @@ def run_study(study_or_path: Study | str, address: str | None = None, resume: bo
         tuner = tune.Tuner(
             trainable, param_space=param_space,
             tune_config=tune.TuneConfig(search_alg=searcher, scheduler=_scheduler(study, store, resume),
-                                        num_samples=num_samples, max_concurrent_trials=concurrency,
-                                        metric=objective_key(study), mode=study.objective.mode),
+                                        num_samples=num_samples, max_concurrent_trials=concurrency),
             run_config=tune.RunConfig(name=f"{study.name}-{time.strftime('%Y%m%d-%H%M%S')}",
                                       storage_path=ray_storage, callbacks=[callback], verbose=0,
                                       failure_config=tune.FailureConfig(max_failures=0)))

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from harma.config import RunConfig
 from harma.train import NonFiniteLossError
-from harma.tune.records import NONFINITE_KEY, flatten_epoch
+from harma.tune.records import flatten_epoch
 from harma.tune.study import Study
 
 
@@ -74,8 +74,9 @@ def _worker_loop(loop_config: dict) -> None:
               report_on_all_ranks=True)
     except NonFiniteLossError as exc:
         # Deterministic: retrying the worker group (FailureConfig) would diverge again.  Every rank sees the
-        # same global loss, so every rank reports the error and the trial driver raises it once.
-        ray.train.report({NONFINITE_KEY: str(exc)})
+        # same global loss and stops; rank 0 hands the message to the trial driver, which raises it once.
+        if ray.train.get_context().get_world_rank() == 0:
+            loop_config["errors"].put(str(exc))
 
 
 def _train_with_torch_trainer(cfg: RunConfig, study: Study, trial_id: str, train_storage: str) -> None:
@@ -84,13 +85,16 @@ def _train_with_torch_trainer(cfg: RunConfig, study: Study, trial_id: str, train
     from ray.train.torch import TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
 
+    from ray.util.queue import Queue
+
     res = study.resources
+    errors = Queue(maxsize=1, actor_options={"num_cpus": 0})
     per_worker = {"CPU": res.cpus_per_worker}
     if res.gpus_per_worker > 0:
         per_worker["GPU"] = res.gpus_per_worker
     trainer = TorchTrainer(
         _worker_loop,
-        train_loop_config={"cfg": cfg},
+        train_loop_config={"cfg": cfg, "errors": errors},
         scaling_config=ScalingConfig(num_workers=res.workers_per_trial, use_gpu=res.gpus_per_worker > 0,
                                      resources_per_worker=per_worker),
         run_config=TrainRunConfig(name=f"{study.name}-{trial_id}",
@@ -98,6 +102,6 @@ def _train_with_torch_trainer(cfg: RunConfig, study: Study, trial_id: str, train
                                   failure_config=FailureConfig(max_failures=2),
                                   callbacks=[TuneReportCallback()]),
     )
-    result = trainer.fit()
-    if result.metrics and NONFINITE_KEY in result.metrics:
-        raise NonFiniteLossError(result.metrics[NONFINITE_KEY])
+    trainer.fit()
+    if not errors.empty():
+        raise NonFiniteLossError(errors.get())

@@ -1,0 +1,56 @@
+"""Checks made before a study starts: custom resources exist, a trial's GPUs fit one node, storage is shared on
+multi-host clusters; and the derived concurrency."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+pytest.importorskip("ray")
+
+from harma.tune.cluster import ClusterError, ClusterShape, check_fits, derive_max_concurrent  # noqa: E402
+from harma.tune.study import Resources, load_study  # noqa: E402
+
+
+def study_with(**changes):
+    base = load_study("studies/smoke.yaml")
+    return dataclasses.replace(base, **changes)
+
+
+def shape(*nodes, hosts=1):
+    total = {}
+    for node in nodes:
+        for k, v in node.items():
+            total[k] = total.get(k, 0) + v
+    return ClusterShape(len(nodes), hosts, total, list(nodes))
+
+
+def test_missing_custom_resource_is_named():
+    with pytest.raises(ClusterError, match="resources.custom.trial_slot"):
+        check_fits(study_with(), shape({"CPU": 8}))
+    check_fits(study_with(), shape({"CPU": 8}, {"CPU": 2, "trial_slot": 2}))
+
+
+def test_more_gpus_per_worker_than_any_node_has_is_an_error():
+    res = Resources(gpus_per_trial=16, cpus_per_worker=4, workers_per_trial=2)
+    with pytest.raises(ClusterError, match="needs 8.0 GPU.*largest node has 4"):
+        check_fits(study_with(resources=res), shape({"CPU": 32, "GPU": 4}, {"CPU": 32, "GPU": 4}))
+    check_fits(study_with(resources=res), shape({"CPU": 32, "GPU": 8}))
+
+
+def test_node_local_storage_refused_on_a_multi_host_cluster(tmp_path):
+    nodes = ({"CPU": 4, "trial_slot": 2}, {"CPU": 4, "trial_slot": 2})
+    study = study_with(storage=str(tmp_path / "results"))
+    with pytest.raises(ClusterError, match="node-local.*2 hosts"):
+        check_fits(study, shape(*nodes, hosts=2))
+    check_fits(study, shape(*nodes, hosts=1))                  # several nodes on one host share its disk
+    check_fits(study_with(storage="s3://bucket/harma", optuna_storage="sqlite:////tmp/o.db"), shape(*nodes, hosts=2))
+
+
+def test_max_concurrent_derivation():
+    gpu = Resources(gpus_per_trial=2, cpus_per_worker=4, workers_per_trial=2)
+    assert derive_max_concurrent(study_with(resources=gpu, max_concurrent=None), shape({"GPU": 8, "CPU": 64},
+                                                                                      {"GPU": 8, "CPU": 64})) == 8
+    cpu = Resources(gpus_per_trial=0, cpus_per_worker=1, workers_per_trial=2)
+    assert derive_max_concurrent(study_with(resources=cpu, max_concurrent=None), shape({"CPU": 7})) == 3
+    assert derive_max_concurrent(study_with(max_concurrent=5), shape({"CPU": 1})) == 5
