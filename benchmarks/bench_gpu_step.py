@@ -29,6 +29,46 @@ def require_cuda() -> torch.device:
     return torch.device("cuda", 0)
 
 
+def measure(precision: str, cfg, images: torch.Tensor, tokens: torch.Tensor, ids: torch.Tensor, steps: int,
+            warmup: int, device: torch.device) -> tuple[str, float, float, float, int, int]:
+    """(precision, median s/step, min, max, peak bytes, trainable params) for a freshly built model."""
+    from harma.losses import harma_loss
+    from harma.model.build import build_model
+    from harma.train import param_groups
+
+    model = build_model(cfg).to(device).train()
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    optimizer = torch.optim.AdamW(param_groups(model, cfg.optim.weight_decay), lr=cfg.optim.lr,
+                                  betas=(cfg.optim.beta1, cfg.optim.beta2), eps=cfg.optim.eps)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=precision == "bf16")
+
+    def step() -> torch.Tensor:
+        with autocast:
+            img, txt, temp = model(images, tokens)
+        loss = harma_loss(img.float(), txt.float(), temp.float(), ids, None, cfg.loss)["loss"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    torch.cuda.empty_cache()
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats(device)
+    for _ in range(warmup):
+        step()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        loss = step()
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"{precision}: loss became {loss.item()}")
+    peak = torch.cuda.max_memory_allocated(device)
+    return precision, statistics.median(times), min(times), max(times), peak, trainable
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=214)
@@ -39,9 +79,7 @@ def main() -> None:
     device = require_cuda()
 
     from harma.config import RunConfig, apply_overrides
-    from harma.losses import harma_loss
-    from harma.model.build import build_model, tokenizer_for
-    from harma.train import param_groups
+    from harma.model.build import tokenizer_for
 
     torch.manual_seed(0)
     cfg = apply_overrides(RunConfig(), {"model.arch": "ViT-B-32", "train.device": "cuda"})
@@ -52,40 +90,8 @@ def main() -> None:
                                  f"a river" for i in range(args.batch)]).to(device)
     ids = (torch.arange(args.batch) // 2).to(device)
 
-    rows = []
-    for precision in args.precisions.split(","):
-        model = build_model(cfg).to(device).train()
-        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        optimizer = torch.optim.AdamW(param_groups(model, cfg.optim.weight_decay), lr=cfg.optim.lr,
-                                      betas=(cfg.optim.beta1, cfg.optim.beta2), eps=cfg.optim.eps)
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=precision == "bf16")
-
-        def step() -> float:
-            with autocast:
-                img, txt, temp = model(images, tokens)
-            loss = harma_loss(img.float(), txt.float(), temp.float(), ids, None, cfg.loss)["loss"]
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            return loss
-
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats(device)
-        for _ in range(args.warmup):
-            step()
-        torch.cuda.synchronize()
-        times = []
-        for _ in range(args.steps):
-            start = time.perf_counter()
-            loss = step()
-            torch.cuda.synchronize()
-            times.append(time.perf_counter() - start)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{precision}: loss became {loss.item()}")
-        peak = torch.cuda.max_memory_allocated(device)
-        rows.append((precision, statistics.median(times), min(times), max(times), peak, trainable))
-        del model, optimizer
-        torch.cuda.empty_cache()
+    rows = [measure(precision, cfg, images, tokens, ids, args.steps, args.warmup, device)
+            for precision in args.precisions.split(",")]
 
     name = torch.cuda.get_device_name(device)
     print(f"{name}, torch {torch.__version__} (CUDA {torch.version.cuda}), ViT-B-32 random init + HarMA adapters, "

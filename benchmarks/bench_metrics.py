@@ -12,6 +12,7 @@ Run: `python benchmarks/bench_metrics.py [--repeats 5] [--naive-repeats 3] [--no
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import time
@@ -97,21 +98,17 @@ def big_scores(n_img: int, seed: int = 0) -> torch.Tensor:
     return scores
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--naive-repeats", type=int, default=3)
-    parser.add_argument("--no-big", action="store_true", help="skip the 10x memory run")
-    args = parser.parse_args()
-
+def rsicd_size(repeats: int, naive_repeats: int) -> None:
+    """Both methods at RSICD test size; prints their table and asserts identical metrics."""
     scores = distinct_scores(N_IMG)
     img2txt = img2txt_for(N_IMG)
-    fast_s, fast, fast_all = timed(lambda: retrieval_metrics(torch.from_numpy(scores), img2txt), args.repeats)
-    naive_s, naive, naive_all = timed(lambda: naive_metrics(scores, img2txt), args.naive_repeats)
+    fast_s, fast, fast_all = timed(lambda: retrieval_metrics(torch.from_numpy(scores), img2txt), repeats)
+    naive_s, naive, naive_all = timed(lambda: naive_metrics(scores, img2txt), naive_repeats)
     assert fast == naive, f"metrics differ:\n fast  {fast}\n naive {naive}"
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} torch threads; seconds are medians "
-          f"(retrieval_metrics x{args.repeats}: {', '.join(f'{t:.3f}' for t in fast_all)}; "
-          f"naive x{args.naive_repeats}: {', '.join(f'{t:.2f}' for t in naive_all)})\n")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} torch threads, load average "
+          f"{os.getloadavg()[0]:.2f}; seconds are medians "
+          f"(retrieval_metrics x{repeats}: {', '.join(f'{t:.3f}' for t in fast_all)}; "
+          f"naive x{naive_repeats}: {', '.join(f'{t:.2f}' for t in naive_all)})\n")
     print("| scores | method | seconds | speed-up | mR | R@1 i2t / t2i |")
     print("|---|---|---:|---:|---:|---:|")
     shape = f"{N_IMG:,} x {PER_IMG * N_IMG:,}"
@@ -120,11 +117,20 @@ def main() -> None:
     print(f"| {shape} | harma.metrics.retrieval_metrics | {fast_s:.4f} | {naive_s / fast_s:.1f}x | "
           f"{fast['r_mean']:.4f} | {fast['txt_r1']:.2f} / {fast['img_r1']:.2f} |")
     print("\nidentical: all 7 metrics equal exactly (assert fast == naive)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--naive-repeats", type=int, default=3)
+    parser.add_argument("--no-big", action="store_true", help="skip the 10x memory run")
+    args = parser.parse_args()
+
+    rsicd_size(args.repeats, args.naive_repeats)
     if args.no_big:
         return
 
     n_big = 10 * N_IMG
-    del scores
     big = big_scores(n_big)
     matrix_gib = big.numel() * 4 / 1024**3
     rss_before, peak_before = current_rss_gib(), peak_rss_gib()
@@ -132,8 +138,8 @@ def main() -> None:
     result = retrieval_metrics(big, img2txt_for(n_big))
     seconds = time.perf_counter() - start
     peak_after = peak_rss_gib()
-    print(f"\n| scores | float32 matrix | RSS before call | peak RSS before | peak RSS after | peak added by "
-          f"the call | seconds | mR |")
+    print("\n| scores | float32 matrix | RSS before call | peak RSS before | peak RSS after | peak added by "
+          "the call | seconds | mR |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     print(f"| {n_big:,} x {PER_IMG * n_big:,} | {matrix_gib:.2f} GiB | {rss_before:.2f} GiB | "
           f"{peak_before:.2f} GiB | {peak_after:.2f} GiB | {(peak_after - peak_before) * 1024:.0f} MiB | "

@@ -2,15 +2,17 @@
 
 Builds `harma.build_model` from the default RunConfig with `model.arch=ViT-B-32` (adapters in both towers,
 share=text, r=128) and times one training step at batch 8: forward both towers, `harma_loss` (contrastive +
-weighted triplet, the default weights), backward, AdamW step (the trainer's parameter groups).  Median over
-`--steps` steps after `--warmup` warm-up steps.  For reference it also times forward-only (no grad) passes of
-the frozen baseline (`adapter.towers=none`: the plain CLIP) and of the injected model.  Inputs are random
-224x224 images and tokenised captions, 2 captions per image id.
+weighted triplet, the default weights), backward, AdamW step (the trainer's parameter groups).  For reference
+it also times forward-only (no grad, eval) passes of the frozen baseline (`adapter.towers=none`: the plain
+CLIP) and of the injected model.  The three are interleaved, one of each per round, and each figure is the
+median over `--steps` rounds after `--warmup` warm-up rounds, so a change in machine load hits all three alike.
+Inputs are random 224x224 images and tokenised captions, 2 captions per image id.
 Run: `python benchmarks/bench_train_step.py [--batch 8] [--steps 5] [--warmup 1] [--threads N]`.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -32,15 +34,16 @@ def make_batch(cfg: RunConfig, batch: int) -> tuple[torch.Tensor, torch.Tensor, 
     return images, tokens, ids
 
 
-def median_seconds(fn, steps: int, warmup: int) -> tuple[float, list[float]]:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), times
+def interleaved_medians(fns: dict, steps: int, warmup: int) -> dict[str, tuple[float, list[float]]]:
+    """Run every fn once per round (so load changes hit all alike); median per fn over the timed rounds."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for round_ in range(warmup + steps):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            if round_ >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return {name: (statistics.median(t), t) for name, t in times.items()}
 
 
 def counts(model: torch.nn.Module) -> tuple[int, int]:
@@ -63,31 +66,32 @@ def main() -> None:
     images, tokens, ids = make_batch(cfg, args.batch)
 
     base = build_model(apply_overrides(cfg, {"adapter.towers": "none"})).eval()
-    with torch.no_grad():
-        base_fwd, base_all = median_seconds(lambda: base(images, tokens), args.steps, args.warmup)
     base_params = counts(base)
-    del base
-
     model = build_model(cfg)
     trainable, total = counts(model)
-    with torch.no_grad():
-        model.eval()
-        inj_fwd, inj_all = median_seconds(lambda: model(images, tokens), args.steps, args.warmup)
-    model.train()
     optimizer = torch.optim.AdamW(param_groups(model, cfg.optim.weight_decay), lr=cfg.optim.lr,
                                   betas=(cfg.optim.beta1, cfg.optim.beta2), eps=cfg.optim.eps)
 
+    def forward_only(m: torch.nn.Module) -> None:
+        m.eval()
+        with torch.no_grad():
+            m(images, tokens)
+
     def step() -> None:
+        model.train()
         img, txt, temp = model(images, tokens)
         loss = harma_loss(img, txt, temp, ids, None, cfg.loss)["loss"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
 
-    train_s, train_all = median_seconds(step, args.steps, args.warmup)
+    timed = interleaved_medians({"base": lambda: forward_only(base), "inj": lambda: forward_only(model),
+                                 "train": step}, args.steps, args.warmup)
+    (base_fwd, base_all), (inj_fwd, inj_all), (train_s, train_all) = timed["base"], timed["inj"], timed["train"]
 
     print(f"ViT-B-32 random init, batch {args.batch}, CPU, {torch.get_num_threads()} torch threads, torch "
-          f"{torch.__version__}; median of {args.steps} after {args.warmup} warm-up\n")
+          f"{torch.__version__}; median of {args.steps} rounds after {args.warmup} warm-up round(s), the three "
+          f"measurements interleaved in each round; load average at end {os.getloadavg()[0]:.2f}\n")
     print("| what | seconds / step | pairs / s | trainable params | total params | all timings (s) |")
     print("|---|---:|---:|---:|---:|---|")
     rows = [("frozen baseline (plain CLIP), forward only, no grad", base_fwd, base_all, base_params),

@@ -27,15 +27,15 @@ from pathlib import Path
 os.environ["RAY_CHDIR_TO_TRIAL_DIR"] = "0"
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-import pandas as pd  # noqa: E402
-import ray  # noqa: E402
-from ray import tune  # noqa: E402
+import pandas as pd
+import ray
+from ray import tune
 
-from harma.data import build_datasets  # noqa: E402
-from harma.model.build import tokenizer_for  # noqa: E402
-from harma.tune.runner import _trial_resources, run_study  # noqa: E402
-from harma.tune.study import load_study  # noqa: E402
-from harma.tune.trial import run_trial  # noqa: E402
+from harma.data import build_datasets
+from harma.model.build import tokenizer_for
+from harma.tune.runner import _trial_resources, run_study
+from harma.tune.study import load_study
+from harma.tune.trial import run_trial
 
 STUDY_YAML = """
 name: {name}
@@ -192,12 +192,13 @@ def main() -> None:
     parser.add_argument("--ddp", type=int, default=2, help="harma TorchTrainer trials")
     parser.add_argument("--skip-study", action="store_true", help="skip part 2 (run_study)")
     args = parser.parse_args()
-    print(f"ray {ray.__version__}, {os.cpu_count()} CPUs\n")
+    print(f"ray {ray.__version__}, {os.cpu_count()} CPUs, load average at start {os.getloadavg()[0]:.2f}\n")
     with tempfile.TemporaryDirectory(prefix="harma-bench-") as tmp:
         root = Path(tmp)
         part1(root, args.bare, args.inproc, args.ddp)
         if not args.skip_study:
             part2(root)
+    print(f"\nload average at end {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
