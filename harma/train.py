@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import sys
 import time
@@ -43,7 +44,6 @@ def pick_device(name: str) -> torch.device:
         raise RuntimeError(f"train.device={name!r}: CUDA is not available on this machine")
     device = torch.device(name)
     if device.type == "cuda" and device.index is None and dist_utils.env_world_size() > 1:
-        import os
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     if device.type == "cuda":
         torch.cuda.set_device(device)
@@ -202,6 +202,9 @@ def train(cfg: RunConfig, report: ReportFn | None = None, report_on_all_ranks: b
 
     model = build_model(cfg).to(device)
     data = build_datasets(cfg.data, tokenizer_for(cfg))
+    if cfg.loss.w_affil > 0 and data.n_classes == 0:
+        raise ValueError(f"loss.w_affil={cfg.loss.w_affil}: the affiliation loss needs scene labels, but the train "
+                         f"annotations ({cfg.data.train_json or cfg.data.image_root}) have no `label` field")
     has_adapters = any(isinstance(m, ADAPTER_TYPES) for m in model.modules())
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     n_total = sum(p.numel() for p in model.parameters())
