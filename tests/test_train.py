@@ -127,3 +127,17 @@ def test_torchrun_two_gloo_processes(tiny_cfg, tmp_path):
     assert proc.stdout.count("epoch   1") == 1          # only rank 0 prints
     log = [json.loads(x) for x in open(out / "log.jsonl")]
     assert len(log) == 1 and 0 <= log[0]["val"]["r_mean"] <= 100
+
+
+def test_affiliation_loss_without_scene_labels_is_an_error(tiny_cfg, tmp_path):
+    root = tiny_cfg.data.image_root
+    entries = json.load(open(os.path.join(root, "train.json")))
+    for entry in entries:
+        entry.pop("label"), entry.pop("label_name")
+    (tmp_path / "train.json").write_text(json.dumps(entries))
+    cfg = apply_overrides(tiny_cfg, {
+        "data.synthetic_images": 0, "data.image_root": os.path.join(root, "images"),
+        "data.train_json": str(tmp_path / "train.json"), "data.val_json": os.path.join(root, "val.json"),
+        "data.test_json": os.path.join(root, "test.json"), "loss.w_affil": 0.5})
+    with pytest.raises(ValueError, match="loss.w_affil=0.5: the affiliation loss needs scene labels"):
+        train(cfg)
