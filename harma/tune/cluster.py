@@ -12,7 +12,7 @@ import os
 import socket
 from dataclasses import dataclass
 
-from harma.tune.study import Study, StudyError
+from harma.tune.study import Study
 
 LOCAL_OBJECT_STORE_BYTES = 256 * 1024 * 1024
 SHARED_FS_TYPES = ("nfs", "nfs4", "cifs", "smb3", "lustre", "gpfs", "ceph", "glusterfs", "beegfs", "fuse.",
