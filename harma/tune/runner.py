@@ -18,6 +18,7 @@ from harma.tune.records import FAILED, RUNNING, provenance
 from harma.tune.study import Study, StudyError, load_study
 
 FINISHED = ("COMPLETE", "PRUNED", "FAILED")
+DRIVER_MEMORY_BYTES = 1024 * 1024
 
 
 def objective_key(study: Study) -> str:
@@ -100,8 +101,8 @@ def _trial_resources(study: Study) -> dict[str, float]:
     res = study.resources
     if res.workers_per_trial == 1:
         wanted = {"cpu": res.cpus_per_worker, "gpu": res.gpus_per_trial}
-    else:  # the trial only drives a TorchTrainer whose workers hold the CPUs/GPUs
-        wanted = {"cpu": 0}
+    else:  # the trial only drives a TorchTrainer whose workers hold the CPUs/GPUs; Ray refuses an all-zero
+        wanted = {"cpu": 0, "memory": DRIVER_MEMORY_BYTES}  # request, so the driver asks for a token of memory
     return {**{k: v for k, v in wanted.items() if v or k == "cpu"}, **res.custom}
 
 

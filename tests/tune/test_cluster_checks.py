@@ -54,3 +54,13 @@ def test_max_concurrent_derivation():
     cpu = Resources(gpus_per_trial=0, cpus_per_worker=1, workers_per_trial=2)
     assert derive_max_concurrent(study_with(resources=cpu, max_concurrent=None), shape({"CPU": 7})) == 3
     assert derive_max_concurrent(study_with(max_concurrent=5), shape({"CPU": 1})) == 5
+
+
+def test_trial_resources_in_process_and_torch_trainer_driver():
+    from harma.tune.runner import DRIVER_MEMORY_BYTES, _trial_resources
+
+    one = study_with(resources=Resources(gpus_per_trial=1, cpus_per_worker=4, workers_per_trial=1))
+    assert _trial_resources(one) == {"cpu": 4, "gpu": 1}
+    ddp = study_with(resources=Resources(gpus_per_trial=2, cpus_per_worker=4, workers_per_trial=2,
+                                         custom={"trial_slot": 1}))
+    assert _trial_resources(ddp) == {"cpu": 0, "memory": DRIVER_MEMORY_BYTES, "trial_slot": 1}
