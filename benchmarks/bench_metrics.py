@@ -7,7 +7,7 @@ row (best rank among its 5 captions) and every caption's column (rank of its ima
 Both are timed (median of repeats); the two metric dicts must be identical.  Then retrieval_metrics runs once at
 10x that size (10,930 x 54,650 float32, about 2.4 GB, filled in place) and the peak RSS before and after the
 call (resource.getrusage) shows how much the chunked ranking adds on top of the score matrix itself.
-Run: `python benchmarks/bench_metrics.py [--repeats 5] [--naive-repeats 3] [--no-big]`.
+Run: `python benchmarks/bench_metrics.py [--repeats 5] [--naive-repeats 3] [--no-big] [--threads N]`.
 """
 from __future__ import annotations
 
@@ -124,7 +124,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--naive-repeats", type=int, default=3)
     parser.add_argument("--no-big", action="store_true", help="skip the 10x memory run")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     rsicd_size(args.repeats, args.naive_repeats)
     if args.no_big:

@@ -83,7 +83,12 @@ class OptunaAskTellSearcher(Searcher):
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         trial = self.live.get(trial_id)
-        if trial is not None and is_epoch_result(result) and self.metric in result:
+        if trial is not None:
+            self._report(trial, result)
+
+    def _report(self, trial: optuna.trial.Trial, result: dict | None) -> None:
+        """Record the epoch's objective as an Optuna intermediate value (once per epoch)."""
+        if result and is_epoch_result(result) and self.metric in result:
             step = int(result["epoch"])
             if step not in trial.storage.get_trial(trial._trial_id).intermediate_values:
                 trial.report(float(result[self.metric]), step)
@@ -93,6 +98,8 @@ class OptunaAskTellSearcher(Searcher):
         if trial is None:
             return
         status = final_status(result, error)
+        if status != FAILED:  # Tune hands the result that made ASHA stop a trial only to on_trial_complete
+            self._report(trial, result)
         if status == COMPLETE:
             self.optuna_study.tell(trial.number, float(result[self.metric]))
         elif status == PRUNED:

@@ -30,8 +30,7 @@ def test_states_reach_optuna(smoke):
     for cfg in configs.values():
         smoke.run_config(cfg["trial"]["overrides"])          # every suggestion is a valid run config
     searcher.on_trial_result("t1", result(1, 10.0))
-    searcher.on_trial_result("t1", result(2, 12.0))
-    searcher.on_trial_complete("t1", result(2, 12.0))        # stopped at epoch 2 of 4
+    searcher.on_trial_complete("t1", result(2, 12.0))        # ASHA stopped it on its epoch-2 result
     for e in range(1, 5):
         searcher.on_trial_result("t2", result(e, 20.0 + e))
     searcher.on_trial_complete("t2", result(4, 24.0))
