@@ -52,7 +52,8 @@ def _worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
     loss.backward()
     grads = {n: p.grad.clone() for n, p in model.module.named_parameters()}
     with open(os.path.join(out_dir, f"rank{rank}.pkl"), "wb") as fh:
-        pickle.dump({"loss": float(loss), "grads": grads}, fh)
+        pickle.dump({"loss": float(loss.detach()), "grads": grads}, fh)
+    dist.barrier()  # neither rank tears the group down while the other still uses it
     dist.destroy_process_group()
 
 
