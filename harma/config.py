@@ -208,7 +208,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
-SECTIONS = {f.name: f.type for f in fields(RunConfig)}
+SECTIONS = tuple(f.name for f in fields(RunConfig))
 
 
 def _section_class(name: str) -> type:
@@ -221,7 +221,7 @@ def valid_keys() -> list[str]:
     return [f"{s}.{f.name}" for s in SECTIONS for f in fields(_section_class(s))]
 
 
-def _coerce(key: str, value: Any, default: Any, annotation: str) -> Any:
+def _coerce(value: Any, annotation: str) -> Any:
     """Widen YAML ints to floats where a float is expected; everything else is validated by the dataclass."""
     if "float" in annotation and _is_int(value):
         return float(value)
@@ -236,7 +236,7 @@ def _coerce(key: str, value: Any, default: Any, annotation: str) -> Any:
 def from_dict(data: Mapping[str, Any], base: RunConfig | None = None) -> RunConfig:
     """Build a RunConfig from a nested mapping; unknown sections or keys are errors listing the valid ones."""
     if not isinstance(data, Mapping):
-        raise ConfigError(f"config: expected a mapping of sections {sorted(SECTIONS)}, got {type(data).__name__}")
+        raise ConfigError(f"config: expected a mapping of sections {list(SECTIONS)}, got {type(data).__name__}")
     base = base or RunConfig()
     sections = {}
     for name, values in data.items():
@@ -254,7 +254,7 @@ def from_dict(data: Mapping[str, Any], base: RunConfig | None = None) -> RunConf
             if key not in known:
                 raise ConfigError(f"unknown config key {name}.{key}; valid keys of {name}: "
                                   f"{', '.join(known)}")
-            changes[key] = _coerce(f"{name}.{key}", value, getattr(current, key), str(known[key].type))
+            changes[key] = _coerce(value, str(known[key].type))
         sections[name] = replace(current, **changes)
     return replace(base, **sections)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import socket
 import subprocess
 import sys
 from typing import Any, Mapping
@@ -66,5 +65,4 @@ def provenance() -> dict[str, Any]:
             versions[pkg] = importlib.metadata.version(pkg)
         except importlib.metadata.PackageNotFoundError:
             pass
-    return {"git_commit": _git_commit(), "package_versions": json.dumps(versions, sort_keys=True),
-            "driver_host": socket.gethostname()}
+    return {"git_commit": _git_commit(), "package_versions": json.dumps(versions, sort_keys=True)}
