@@ -32,8 +32,15 @@ def _owner_index(img2txt: Sequence[Sequence[int]], n_txt: int) -> tuple[torch.Te
 
 
 def i2t_ranks(scores: torch.Tensor, img2txt: Sequence[Sequence[int]], chunk: int = 1024) -> torch.Tensor:
-    n_img, n_txt = scores.shape
-    _, pairs = _owner_index(img2txt, n_txt)
+    return _i2t_ranks(scores, _owner_index(img2txt, scores.shape[1])[1], chunk)
+
+
+def t2i_ranks(scores: torch.Tensor, img2txt: Sequence[Sequence[int]], chunk: int = 4096) -> torch.Tensor:
+    return _t2i_ranks(scores, _owner_index(img2txt, scores.shape[1])[0], chunk)
+
+
+def _i2t_ranks(scores: torch.Tensor, pairs: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
+    n_img = scores.shape[0]
     best_own = torch.full((n_img,), -float("inf"), dtype=scores.dtype)
     best_own = best_own.scatter_reduce(0, pairs[0], scores[pairs[0], pairs[1]], reduce="amax")
     ranks = torch.empty(n_img, dtype=torch.long)
@@ -43,9 +50,8 @@ def i2t_ranks(scores: torch.Tensor, img2txt: Sequence[Sequence[int]], chunk: int
     return ranks
 
 
-def t2i_ranks(scores: torch.Tensor, img2txt: Sequence[Sequence[int]], chunk: int = 4096) -> torch.Tensor:
-    n_img, n_txt = scores.shape
-    owners, _ = _owner_index(img2txt, n_txt)
+def _t2i_ranks(scores: torch.Tensor, owners: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    n_txt = scores.shape[1]
     ranks = torch.empty(n_txt, dtype=torch.long)
     for start in range(0, n_txt, chunk):
         block = scores[:, start: start + chunk]
@@ -59,7 +65,8 @@ def retrieval_metrics(scores: torch.Tensor | np.ndarray, img2txt: Sequence[Seque
     scores = torch.as_tensor(scores).detach().cpu().float()
     if scores.ndim != 2 or scores.shape[0] != len(img2txt):
         raise ValueError(f"scores: expected [N_img={len(img2txt)}, N_txt], got {tuple(scores.shape)}")
-    r_i2t, r_t2i = i2t_ranks(scores, img2txt), t2i_ranks(scores, img2txt)
+    owners, pairs = _owner_index(img2txt, scores.shape[1])
+    r_i2t, r_t2i = _i2t_ranks(scores, pairs), _t2i_ranks(scores, owners)
     out = {}
     for k in (1, 5, 10):
         out[f"txt_r{k}"] = 100.0 * (r_i2t < k).double().mean().item()

@@ -17,7 +17,7 @@ from harma.results.store import ResultsStore
 from harma.tune.records import FAILED, RUNNING, final_status, is_epoch_result
 from harma.tune.study import Study
 
-EPOCH_METRICS = {"train": ("loss", "loss_contr", "loss_triplet", "loss_affil", "lr", "images_per_s")}
+TRAIN_METRICS = ("loss", "loss_contr", "loss_triplet", "loss_affil", "lr", "images_per_s")
 
 
 def _now() -> dt.datetime:
@@ -72,7 +72,7 @@ class ParquetResults(Callback):
         tid = row["trial_id"]
         epoch = int(result["epoch"])
         metrics = {split: {k: result[f"{split}_{k}"] for k in METRIC_KEYS} for split in ("val", "test")}
-        metrics["train"] = {k: result[k] for k in EPOCH_METRICS["train"] if k in result}
+        metrics["train"] = {k: result[k] for k in TRAIN_METRICS if k in result}
         self.store.write_epoch(self.study.name, tid, epoch, metrics, result.get("epoch_seconds"))
         row.update({"stop_epoch": epoch, "best_epoch": int(result["best_epoch"]),
                     "trainable_params": int(result["trainable_params"]), "total_params": int(result["total_params"]),

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 
-from harma.tune.records import COMPLETE
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -22,7 +21,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from harma.results.store import ResultsStore
-    from harma.tune.runner import objective_key
+    from harma.tune.runner import complete_best_first, objective_key
     from harma.tune.study import load_study
 
     study = load_study(args.name)
@@ -34,9 +33,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"{study.name} ({study.kind}): " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
           + f", {len(trials)} in all")
     key = objective_key(study)
-    done = trials[trials["status"] == COMPLETE].dropna(subset=[key])
+    done = complete_best_first(trials, study)
     if len(done):
-        best = done.sort_values(key, ascending=study.objective.mode == "min").iloc[0]
+        best = done.iloc[0]
         overrides = {**study.base_set, **{c[len("param."):]: best[c] for c in trials.columns
                                           if c.startswith("param.") and best[c] == best[c] and best[c] is not None}}
         params = " ".join(f"{k}={v}" for k, v in overrides.items())

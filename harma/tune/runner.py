@@ -25,18 +25,24 @@ def objective_key(study: Study) -> str:
     return f"{study.objective.split}_{study.objective.metric}"
 
 
+def complete_best_first(trials, study: Study):
+    """The COMPLETE trials of a trials frame with an objective value, best first (ties keep file order)."""
+    if len(trials) == 0:
+        return trials
+    key = objective_key(study)
+    done = trials[trials["status"] == "COMPLETE"].dropna(subset=[key])
+    return done.sort_values(key, ascending=study.objective.mode == "min", kind="stable")
+
+
 def _fixed_trials(study: Study, store: ResultsStore) -> list[dict[str, Any]]:
     """Ablation: every (arm, seed); replicate: top-k of the source search for every seed."""
     if study.kind == "ablation":
         return [{"trial_id": f"{arm}-s{seed}", "arm": arm, "seed": seed, "overrides": overrides}
                 for arm, seed, overrides in study.trial_overrides()]
-    source = store.read_trials(study.replicate.source)
-    done = source[source["status"] == "COMPLETE"] if len(source) else source
+    done = complete_best_first(store.read_trials(study.replicate.source), study)
     if len(done) == 0:
         raise StudyError(f"{study.source}: replicate.from: study {study.replicate.source!r} has no COMPLETE "
                          f"trials under {store.root}")
-    key = objective_key(study)
-    done = done.sort_values(key, ascending=study.objective.mode == "min", kind="stable")
     params = [c for c in done.columns if c.startswith("param.")]
     candidates = []
     for _, row in done.iterrows():
@@ -59,8 +65,7 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def _finished_ids(store: ResultsStore, study: Study) -> set[str]:
-    trials = store.read_trials(study.name)
+def _finished_ids(trials) -> set[str]:
     return set(trials.loc[trials["status"].isin(FINISHED), "trial_id"]) if len(trials) else set()
 
 
@@ -130,8 +135,9 @@ def run_study(study_or_path: Study | str, address: str | None = None, resume: bo
     study = study_or_path if isinstance(study_or_path, Study) else load_study(study_or_path)
     root, checkpoints, ray_storage = _storage_dirs(study)
     store = ResultsStore(root)
-    finished = _finished_ids(store, study)
-    if not resume and len(store.read_trials(study.name)):
+    recorded = store.read_trials(study.name)
+    finished = _finished_ids(recorded)
+    if not resume and len(recorded):
         raise StudyError(f"{study.source}: name: study {study.name!r} already has results under {root}; "
                          f"`harma study resume {study.name}` continues it, or give the study a new name")
     started_ray = connect(study, address)

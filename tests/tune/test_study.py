@@ -199,12 +199,16 @@ SEARCH_ERRORS = [
 @pytest.mark.parametrize("where,value,needle", SEARCH_ERRORS,
                          ids=[f"{'.'.join(w)}={v!r}"[:60] for w, v, _ in SEARCH_ERRORS])
 def test_search_study_errors_name_the_key(where, value, needle, tiny, tmp_path):
-    data = set_path(search_study(tiny), where, value)
-    with pytest.raises(StudyError) as err:
-        write_and_load(data, tmp_path)
-    msg = str(err.value)
+    msg = load_error(set_path(search_study(tiny), where, value), tmp_path)
     assert needle in msg, msg
     assert "study.yaml" in msg, msg     # the file is named too
+
+
+def load_error(data, tmp_path) -> str:
+    """The StudyError message loading `data` gives (the test fails if it loads)."""
+    with pytest.raises(StudyError) as err:
+        write_and_load(data, tmp_path)
+    return str(err.value)
 
 
 def test_unknown_key_lists_valid_ones(tiny, tmp_path):
@@ -248,9 +252,8 @@ ABLATION_ERRORS = [
 @pytest.mark.parametrize("where,value,needle", ABLATION_ERRORS,
                          ids=[f"{'.'.join(w)}={v!r}"[:60] for w, v, _ in ABLATION_ERRORS])
 def test_ablation_study_errors_name_the_key(where, value, needle, tiny, tmp_path):
-    with pytest.raises(StudyError) as err:
-        write_and_load(set_path(ablation_study(tiny), where, value), tmp_path)
-    assert needle in str(err.value), str(err.value)
+    msg = load_error(set_path(ablation_study(tiny), where, value), tmp_path)
+    assert needle in msg, msg
 
 
 REPLICATE_ERRORS = [
@@ -268,9 +271,8 @@ REPLICATE_ERRORS = [
 @pytest.mark.parametrize("where,value,needle", REPLICATE_ERRORS,
                          ids=[f"{'.'.join(w)}={v!r}"[:60] for w, v, _ in REPLICATE_ERRORS])
 def test_replicate_study_errors_name_the_key(where, value, needle, tiny, tmp_path):
-    with pytest.raises(StudyError) as err:
-        write_and_load(set_path(replicate_study(tiny), where, value), tmp_path)
-    assert needle in str(err.value), str(err.value)
+    msg = load_error(set_path(replicate_study(tiny), where, value), tmp_path)
+    assert needle in msg, msg
 
 
 def test_file_level_errors(tmp_path):
