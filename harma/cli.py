@@ -104,8 +104,9 @@ def _add_optional(sub, module: str, function: str) -> None:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     errors: list[type[BaseException]] = [ConfigError, FileNotFoundError]
+    from harma.checkpoint import CheckpointError
     from harma.model.build import WeightsError
-    errors.append(WeightsError)
+    errors += [WeightsError, CheckpointError]
     try:
         from harma.data.errors import DataError
         errors.append(DataError)

@@ -147,6 +147,7 @@ class DataConfig:
     cache: bool = True              # decoded-image cache (uint8, memory-mapped)
     cache_dir: str | None = None    # default: <image_root>/.harma-cache
     num_workers: int = 0
+    prefetch_factor: int = 4        # batches each loader worker keeps ready (with num_workers > 0)
 
     def __post_init__(self) -> None:
         _check(_is_int(self.synthetic_images) and self.synthetic_images >= 0, "data.synthetic_images",
@@ -166,6 +167,11 @@ class DataConfig:
         _check(isinstance(self.cache, bool), "data.cache", "true or false", self.cache)
         _check(_is_int(self.num_workers) and self.num_workers >= 0, "data.num_workers", "an int >= 0",
                self.num_workers)
+        _check(_is_int(self.prefetch_factor) and self.prefetch_factor >= 1, "data.prefetch_factor",
+               "an int >= 1", self.prefetch_factor)
+
+
+COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
 
 
 @dataclass(frozen=True)
@@ -175,7 +181,10 @@ class TrainConfig:
     eval_batch_size: int = 256
     seed: int = 3407
     device: str = "auto"            # auto | cpu | cuda | cuda:N
-    precision: str = "fp32"         # fp32 | bf16 (autocast on CUDA)
+    precision: str = "fp32"         # fp32 | bf16 (autocast, training and evaluation, on any device)
+    tf32: bool = True               # fp32 matmuls on CUDA use TF32 tensor cores (no effect on CPU)
+    compile: str = "off"            # torch.compile of the training forward: off | default | reduce-overhead | max-autotune
+    finite_check_every: int = 50    # steps between host reads of the on-device NaN/inf guard (and at epoch end)
     out_dir: str = "runs/harma"
     resume: bool = True             # continue from <out_dir>/last.pt when it exists
     max_steps_per_epoch: int = 0    # 0 = full epoch (a cap for smoke runs)
@@ -191,6 +200,10 @@ class TrainConfig:
                                                  or self.device.startswith("cuda:")),
                "train.device", "auto, cpu, cuda or cuda:N", self.device)
         _check(self.precision in ("fp32", "bf16"), "train.precision", "fp32 or bf16", self.precision)
+        _check(isinstance(self.tf32, bool), "train.tf32", "true or false", self.tf32)
+        _check(self.compile in COMPILE_MODES, "train.compile", f"one of {COMPILE_MODES}", self.compile)
+        _check(_is_int(self.finite_check_every) and self.finite_check_every >= 1, "train.finite_check_every",
+               "an int >= 1", self.finite_check_every)
         _check(isinstance(self.out_dir, str) and self.out_dir != "", "train.out_dir", "a directory path",
                self.out_dir)
         _check(isinstance(self.resume, bool), "train.resume", "true or false", self.resume)

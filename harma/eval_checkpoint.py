@@ -4,23 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
-from harma.checkpoint import is_harma_checkpoint, load_trainable
+from harma.checkpoint import is_harma_checkpoint, load_checkpoint, load_trainable
 from harma.config import RunConfig
+from harma.distributed import use_device
 from harma.evaluate import evaluate_split
 from harma.model.build import WeightsError, build_model, tokenizer_for
 from harma.model.original import load_original_checkpoint
-from harma.train import pick_device
 
 
 def evaluate_checkpoint(cfg: RunConfig, checkpoint: str, splits=("val", "test")) -> dict:
     path = Path(checkpoint)
     if not path.is_file():
         raise WeightsError(f"--checkpoint {path}: file not found")
-    device = pick_device(cfg.train.device)
+    device = use_device(cfg.train.device)
     model = build_model(cfg)
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    obj = load_checkpoint(path)
     result: dict = {"checkpoint": str(path)}
     if is_harma_checkpoint(obj):
         load_trainable(model, obj["trainable"], str(path))

@@ -1,5 +1,6 @@
 """Embed an evaluation split and score it: images and captions are embedded in shards across ranks (each
-rank a contiguous slice, padded to equal size, gathered), then cosine scores go to `retrieval_metrics`."""
+rank a contiguous slice, padded to equal size, gathered), under bf16 autocast when `train.precision=bf16`
+(embeddings returned in fp32), then cosine scores go to `retrieval_metrics`."""
 from __future__ import annotations
 
 import torch
@@ -8,6 +9,7 @@ from torch.utils.data import DataLoader, Subset
 from harma import distributed as dist_utils
 from harma.config import RunConfig
 from harma.metrics import retrieval_metrics
+from harma.train_step import precision_context
 
 
 def _shard(n: int) -> range:
@@ -30,9 +32,10 @@ def _gather_shards(local: torch.Tensor, n: int) -> torch.Tensor:
 def embed_images(model, images, cfg: RunConfig, device: torch.device) -> torch.Tensor:
     shard = _shard(len(images))
     loader = DataLoader(Subset(images, list(shard)), batch_size=cfg.train.eval_batch_size,
-                        num_workers=cfg.data.num_workers)
+                        num_workers=cfg.data.num_workers, pin_memory=device.type == "cuda")
     dim = model.clip.visual.output_dim
-    parts = [model.encode_image(batch.to(device)).float() for batch in loader]
+    with precision_context(device, cfg.train.precision):
+        parts = [model.encode_image(batch.to(device, non_blocking=True)).float() for batch in loader]
     local = torch.cat(parts) if parts else torch.zeros(0, dim, device=device)
     return _gather_shards(local, len(images))
 
@@ -41,8 +44,9 @@ def embed_images(model, images, cfg: RunConfig, device: torch.device) -> torch.T
 def embed_texts(model, tokens: torch.Tensor, cfg: RunConfig, device: torch.device) -> torch.Tensor:
     shard = _shard(len(tokens))
     local_tokens = tokens[shard.start: shard.stop]
-    parts = [model.encode_text(local_tokens[i: i + cfg.train.eval_batch_size].to(device)).float()
-             for i in range(0, len(local_tokens), cfg.train.eval_batch_size)]
+    with precision_context(device, cfg.train.precision):
+        parts = [model.encode_text(local_tokens[i: i + cfg.train.eval_batch_size].to(device)).float()
+                 for i in range(0, len(local_tokens), cfg.train.eval_batch_size)]
     dim = model.clip.visual.output_dim
     local = torch.cat(parts) if parts else torch.zeros(0, dim, device=device)
     return _gather_shards(local, len(tokens))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import sys
 import time
@@ -23,46 +22,24 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from harma import distributed as dist_utils
-from harma.checkpoint import load_trainable, save_atomic, trainable_state
+from harma.checkpoint import load_checkpoint, load_trainable, save_atomic, trainable_state
 from harma.config import RunConfig, save_config
 from harma.evaluate import evaluate_split
 from harma.losses import harma_loss
 from harma.model.adapters import ADAPTER_TYPES
 from harma.model.build import build_model, tokenizer_for
+from harma.train_step import (NonFiniteLossError, StepTotals, begin_step, compile_forward, make_optimizer,
+                              param_groups, precision_context, set_matmul_precision)
+
+__all__ = ["NonFiniteLossError", "param_groups", "seed_everything", "train"]
 
 ReportFn = Callable[[dict[str, Any]], None]
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite."""
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"train.device={name!r}: CUDA is not available on this machine")
-    device = torch.device(name)
-    if device.type == "cuda" and device.index is None and dist_utils.env_world_size() > 1:
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    return device
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
-    """Weight decay on every trainable non-bias tensor (gates and temperature too), none on biases."""
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if p.requires_grad:
-            (no_decay if name.endswith("bias") else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
 def lr_lambda(total_steps: int, warmup_frac: float, schedule: str) -> Callable[[int], float]:
@@ -88,53 +65,50 @@ class TrainState:
     history: list | None = None
 
 
-def _loader(train_set, cfg: RunConfig, world: int, rank: int
+def _loader(train_set, cfg: RunConfig, world: int, rank: int, pin_memory: bool
             ) -> tuple[DataLoader, DistributedSampler | None, torch.Generator]:
     generator = torch.Generator().manual_seed(cfg.train.seed)
     sampler = None
     if world > 1:
         sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True,
                                      seed=cfg.train.seed, drop_last=True)
+    workers = cfg.data.num_workers
     loader = DataLoader(train_set, batch_size=cfg.train.batch_size, shuffle=sampler is None, sampler=sampler,
-                        drop_last=True, num_workers=cfg.data.num_workers, generator=generator,
-                        persistent_workers=cfg.data.num_workers > 0)
+                        drop_last=True, num_workers=workers, generator=generator, pin_memory=pin_memory,
+                        persistent_workers=workers > 0, prefetch_factor=cfg.data.prefetch_factor if workers else None)
     if len(loader) == 0:
         raise ValueError(f"train.batch_size={cfg.train.batch_size}: larger than the train split "
                          f"({len(train_set)} captions over {world} process(es)); no full batch")
     return loader, sampler, generator
 
 
-def _train_epoch(model, ddp_model, loader, optimizer, scheduler, cfg: RunConfig, device, epoch: int) -> dict:
+def _train_epoch(model, forward, loader, optimizer, scheduler, cfg: RunConfig, device, epoch: int) -> dict:
+    """One epoch of steps; no host sync inside the loop except the NaN guard's read every N steps."""
     model.train()
-    totals: dict[str, float] = {}
-    steps, pairs = 0, 0
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"
-                              and cfg.train.precision == "bf16")
+    totals = StepTotals(epoch, device)
+    pairs = 0
     progress = _progress(loader, epoch)
     for step, (images, tokens, image_ids, labels) in enumerate(progress):
         if cfg.train.max_steps_per_epoch and step >= cfg.train.max_steps_per_epoch:
             break
         images, tokens = images.to(device, non_blocking=True), tokens.to(device, non_blocking=True)
-        with autocast:
-            img, txt, temp = ddp_model(images, tokens)
+        begin_step(cfg.train)
+        with precision_context(device, cfg.train.precision):
+            img, txt, temp = forward(images, tokens)
         img, txt = dist_utils.gather_with_grad(img.float()), dist_utils.gather_with_grad(txt.float())
-        ids = dist_utils.gather_no_grad(image_ids.to(device))
-        labels = dist_utils.gather_no_grad(labels.to(device))
+        ids = dist_utils.gather_no_grad(image_ids.to(device, non_blocking=True))
+        labels = dist_utils.gather_no_grad(labels.to(device, non_blocking=True))
         parts = harma_loss(img, txt, temp.float(), ids, labels, cfg.loss)
-        loss = parts["loss"]
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(f"epoch {epoch} step {step}: loss is {loss.item()} "
-                                     f"({ {k: float(v.detach()) for k, v in parts.items()} })")
+        totals.add(step, parts)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        parts["loss"].backward()
         optimizer.step()
         scheduler.step()
-        for key, value in parts.items():
-            totals[key] = totals.get(key, 0.0) + float(value.detach())
-        steps += 1
         pairs += len(img)
-    return {f"loss_{k}" if k != "loss" else "loss": v / max(steps, 1) for k, v in totals.items()} | {
-        "steps": steps, "pairs": pairs}
+        if (step + 1) % cfg.train.finite_check_every == 0:
+            totals.check()
+    totals.check()
+    return totals.means() | {"steps": totals.steps, "pairs": pairs}
 
 
 def _progress(loader, epoch: int):
@@ -148,7 +122,7 @@ def _resume(out_dir: Path, model, optimizer, scheduler, cfg: RunConfig) -> Train
     last = out_dir / "last.pt"
     if not (cfg.train.resume and last.is_file()):
         return TrainState(history=[])
-    ckpt = torch.load(last, map_location="cpu", weights_only=False)
+    ckpt = load_checkpoint(last)
     load_trainable(model, ckpt["trainable"], str(last))
     if optimizer is not None:
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -189,7 +163,8 @@ def train(cfg: RunConfig, report: ReportFn | None = None, report_on_all_ranks: b
     Train needs); the record holds this epoch's val/test metrics, the best-val epoch's val/test metrics so
     far, mean losses, lr, epoch seconds, images/s, parameter counts and peak memory."""
     started = time.time()
-    device = pick_device(cfg.train.device)
+    device = dist_utils.use_device(cfg.train.device)
+    set_matmul_precision(device, cfg.train.tf32)
     distributed = dist_utils.init_from_env(device)
     world, rank = dist_utils.world_size(), dist_utils.rank()
     seed_everything(cfg.train.seed)
@@ -211,18 +186,18 @@ def train(cfg: RunConfig, report: ReportFn | None = None, report_on_all_ranks: b
 
     optimizer = scheduler = loader = sampler = generator = None
     epochs = cfg.train.epochs if has_adapters else 1
-    ddp_model = model
+    forward = model
     if has_adapters:
-        loader, sampler, generator = _loader(data.train, cfg, world, rank)
+        loader, sampler, generator = _loader(data.train, cfg, world, rank, pin_memory=device.type == "cuda")
         steps_per_epoch = len(loader) if not cfg.train.max_steps_per_epoch else min(
             len(loader), cfg.train.max_steps_per_epoch)
-        optimizer = torch.optim.AdamW(param_groups(model, cfg.optim.weight_decay), lr=cfg.optim.lr,
-                                      betas=(cfg.optim.beta1, cfg.optim.beta2), eps=cfg.optim.eps)
+        optimizer = make_optimizer(model, cfg, device)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lr_lambda(steps_per_epoch * cfg.train.epochs, cfg.optim.warmup, cfg.optim.schedule))
         if distributed:
-            ddp_model = torch.nn.parallel.DistributedDataParallel(
+            forward = torch.nn.parallel.DistributedDataParallel(
                 model, device_ids=[device.index] if device.type == "cuda" else None)
+        forward = compile_forward(forward, cfg.train)
     state = _resume(out_dir, model, optimizer, scheduler, cfg)
 
     for epoch in range(state.epoch + 1, epochs + 1):
@@ -234,7 +209,7 @@ def train(cfg: RunConfig, report: ReportFn | None = None, report_on_all_ranks: b
             generator.manual_seed(cfg.train.seed + epoch)
             if sampler is not None:
                 sampler.set_epoch(epoch)
-            train_stats = _train_epoch(model, ddp_model, loader, optimizer, scheduler, cfg, device, epoch)
+            train_stats = _train_epoch(model, forward, loader, optimizer, scheduler, cfg, device, epoch)
         else:
             train_stats = {"steps": 0, "pairs": 0}
         train_seconds = time.time() - t0

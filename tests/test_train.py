@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from harma.config import apply_overrides
+from harma.config import ConfigError, apply_overrides
 from harma.data import build_datasets
 from harma.evaluate import evaluate_split
 from harma.model.build import build_model, tokenizer_for
@@ -111,7 +111,7 @@ def test_batch_larger_than_train_split_is_an_error(tiny_cfg):
 def test_cuda_requested_without_cuda_is_an_error(tiny_cfg):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    with pytest.raises(RuntimeError, match="train.device='cuda'"):
+    with pytest.raises(ConfigError, match="train.device=.cuda.: CUDA is not available"):
         train(apply_overrides(tiny_cfg, {"train.device": "cuda"}))
 
 

@@ -17,6 +17,7 @@ from torch import nn
 from harma.config import RunConfig
 from harma.model.freeze import freeze_all_but_adapters
 from harma.model.inject import inject_adapters
+from harma.model.layout import seq_first_self_attention
 
 # A test-sized CLIP (random init only): 2 blocks per tower, 32-pixel images, full BPE vocabulary.  The vision
 # tower average-pools its patch tokens: at random init a class-token readout gives every image nearly the same
@@ -109,11 +110,13 @@ def load_backbone_weights(clip: nn.Module, state: Mapping[str, torch.Tensor], so
 
 
 def build_model(cfg: RunConfig) -> HarmaModel:
-    """open_clip CLIP (arch + local weights) -> inject adapters -> freeze all but adapters/gates/temperature."""
+    """open_clip CLIP (arch + local weights) -> inject adapters -> freeze all but adapters/gates/temperature;
+    every self-attention gets its input in the one-GEMM layout (harma.model.layout)."""
     clip = build_clip(cfg.model.arch, cfg.model.quick_gelu)
     if cfg.model.weights:
         load_backbone_weights(clip, read_state_dict(cfg.model.weights), cfg.model.weights)
     inject_adapters(clip, cfg.adapter)
+    seq_first_self_attention(clip)
     model = HarmaModel(clip, cfg.loss.temp_init, cfg.loss.temp_min)
     freeze_all_but_adapters(model, train_temperature=cfg.loss.w_contr > 0)
     return model
