@@ -488,13 +488,30 @@ def _parse_resources(c: _Checker, value: Any) -> Resources:
         if not isinstance(k, str) or not k or k in ("CPU", "GPU", "memory"):
             raise c.fail("resources.custom", "custom resource names (strings other than CPU, GPU, memory)", k)
         c.number(f"resources.custom.{k}", v, minimum=0)
-    return Resources(
+    resources = Resources(
         gpus_per_trial=c.number("resources.gpus_per_trial", res.get("gpus_per_trial", 0), minimum=0),
         cpus_per_worker=c.number("resources.cpus_per_worker", res.get("cpus_per_worker", 1), minimum=0,
                                  strict=True),
         workers_per_trial=c.integer("resources.workers_per_trial", res.get("workers_per_trial", 1), minimum=1),
         custom={k: float(v) for k, v in custom.items()},
     )
+    _check_gpu_split(c, resources)
+    return resources
+
+
+def _check_gpu_split(c: _Checker, res: Resources) -> None:
+    """One process trains on one GPU: a single-worker trial holds at most 1 GPU (a fraction packs several
+    trials on one GPU); a DDP trial holds exactly one GPU per worker (NCCL cannot run two ranks on one GPU)."""
+    if res.gpus_per_trial == 0:
+        return
+    if res.workers_per_trial == 1 and res.gpus_per_trial > 1:
+        raise c.fail("resources.gpus_per_trial", "at most 1 for a single-worker trial (one process uses one GPU; "
+                     "a fraction such as 0.25 packs trials on a GPU; set workers_per_trial for DDP)",
+                     res.gpus_per_trial)
+    if res.workers_per_trial > 1 and res.gpus_per_worker != 1:
+        raise c.fail("resources.gpus_per_trial", f"{res.workers_per_trial} (one whole GPU per DDP worker: "
+                     f"{res.workers_per_trial} workers would get {res.gpus_per_worker:g} GPU each, and NCCL cannot "
+                     f"run two ranks on one GPU)", res.gpus_per_trial)
 
 
 def _parse_scheduler(c: _Checker, value: Any, kind: str, base_cfg: RunConfig) -> Scheduler:

@@ -64,3 +64,35 @@ def test_trial_resources_in_process_and_torch_trainer_driver():
     ddp = study_with(resources=Resources(gpus_per_trial=2, cpus_per_worker=4, workers_per_trial=2,
                                          custom={"trial_slot": 1}))
     assert _trial_resources(ddp) == {"cpu": 0, "memory": DRIVER_MEMORY_BYTES, "trial_slot": 1}
+
+
+def test_packed_trials_share_a_gpu():
+    """gpus_per_trial 0.25: Ray gets a 0.25-GPU request per trial, and one GPU runs four at once."""
+    from harma.tune.runner import _trial_resources
+
+    packed = load_study("studies/gpu-smoke.yaml")
+    assert packed.resources.gpus_per_trial == 0.25
+    assert _trial_resources(packed) == {"cpu": 1, "gpu": 0.25}
+    assert derive_max_concurrent(packed, shape({"CPU": 16, "GPU": 1})) == 4
+    assert derive_max_concurrent(packed, shape({"CPU": 16, "GPU": 2}, {"CPU": 16, "GPU": 1})) == 12
+    check_fits(packed, shape({"CPU": 16, "GPU": 1}))
+
+
+def test_gpu_trial_asks_for_bare_cuda_which_resolves_to_an_indexed_device(tmp_path, monkeypatch):
+    """The trial's `train.device=cuda` must become cuda:<current> before torch.cuda.set_device sees it."""
+    import torch
+
+    from harma.distributed import use_device
+    from harma.tune.trial import trial_run_config
+
+    study = load_study("studies/gpu-smoke.yaml")
+    cfg = trial_run_config(study, {"trial_id": "trial-0000", "overrides": {}}, str(tmp_path))
+    assert cfg.train.device == "cuda"
+    seen = []
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda d: seen.append(torch.device(d)))
+    assert use_device(cfg.train.device) == torch.device("cuda", 0)
+    assert seen == [torch.device("cuda", 0)] and seen[0].index == 0

@@ -14,7 +14,7 @@ from harma.tune.study import (Condition, ParamSpec, Study, StudyError, dependenc
                               parse_study)
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
-SHIPPED = ["smoke", "search-rsitmd", "ablation-rsitmd", "ablation-smoke", "replicate-smoke"]
+SHIPPED = ["smoke", "search-rsitmd", "ablation-rsitmd", "ablation-smoke", "replicate-smoke", "gpu-smoke"]
 
 # Placeholders used only when the lead's shipped configs are absent (written to tmp files, never harma/configs).
 PLACEHOLDERS = {
@@ -120,6 +120,9 @@ SEARCH_ERRORS = [
     (["resources", "gpus_per_trial"], "two", "resources.gpus_per_trial"),
     (["resources", "workers_per_trial"], 0, "resources.workers_per_trial"),
     (["resources", "workers_per_trial"], 1.5, "resources.workers_per_trial"),
+    (["resources", "gpus_per_trial"], 2, "resources.gpus_per_trial: expected at most 1 for a single-worker"),
+    (["resources"], {"gpus_per_trial": 1, "workers_per_trial": 2}, "NCCL cannot run two ranks on one GPU"),
+    (["resources"], {"gpus_per_trial": 4, "workers_per_trial": 2}, "would get 2 GPU each"),
     (["resources", "cpus_per_worker"], 0, "resources.cpus_per_worker"),
     (["resources", "custom"], {"trial_slot": -1}, "resources.custom.trial_slot"),
     (["resources", "custom"], [1], "resources.custom"),

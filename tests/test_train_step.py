@@ -1,0 +1,143 @@
+"""The speed options of a training step compute what the plain step computes: the on-device loss sums and NaN
+guard against hand-made losses, the one-GEMM attention layout against the unhooked module (exact values and
+gradients, no batched matmul left), and the optimizer / compile / precision switches by what they pass on."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from harma.config import TrainConfig
+from harma.model.layout import seq_first_self_attention
+from harma.train_step import (NonFiniteLossError, StepTotals, compile_forward, make_optimizer,
+                              precision_context, set_matmul_precision)
+
+
+def parts(loss: float, contr: float) -> dict[str, torch.Tensor]:
+    return {"contr": torch.tensor(contr), "loss": torch.tensor(loss)}
+
+
+def test_step_totals_average_every_part():
+    totals = StepTotals(epoch=1, device=torch.device("cpu"))
+    for step, (loss, contr) in enumerate([(1.0, 0.5), (2.0, 1.5), (4.5, 1.0)]):
+        totals.add(step, parts(loss, contr))
+    totals.check()
+    assert totals.steps == 3
+    assert totals.means() == pytest.approx({"loss": 7.5 / 3, "loss_contr": 1.0})
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_step_totals_name_the_first_non_finite_step(bad):
+    totals = StepTotals(epoch=4, device=torch.device("cpu"))
+    for step, loss in enumerate([1.0, 2.0, bad, float("nan"), 3.0]):
+        totals.add(step, parts(loss, 0.25))
+    with pytest.raises(NonFiniteLossError, match=rf"epoch 4 step 2: loss is {bad}") as err:
+        totals.check()
+    assert "'contr': 0.25" in str(err.value)
+
+
+def test_step_totals_check_reads_nothing_bad_when_all_finite():
+    totals = StepTotals(epoch=1, device=torch.device("cpu"))
+    totals.check()                        # no steps yet
+    assert totals.means() == {}
+
+
+def batch_first_mha(seed: int = 0) -> nn.MultiheadAttention:
+    """A frozen batch-first attention, as in open_clip's blocks below an adapter."""
+    torch.manual_seed(seed)
+    return nn.MultiheadAttention(16, 2, batch_first=True).requires_grad_(False)
+
+
+def bmm_calls(fn) -> int:
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    return sum(e.count for e in prof.key_averages() if e.key == "aten::bmm")
+
+
+def test_seq_first_layout_keeps_values_and_gradients_and_drops_the_batched_matmul():
+    plain, hooked = batch_first_mha(), batch_first_mha()
+    wrapper = nn.Sequential(hooked)
+    assert seq_first_self_attention(wrapper) == 1
+    x = torch.randn(4, 7, 16, requires_grad=True)
+    x2 = x.detach().clone().requires_grad_(True)
+
+    def run(module, inp):
+        out = module(inp, inp, inp, need_weights=False)[0]
+        out.square().sum().backward()
+        return out
+
+    out_plain, out_hooked = run(plain, x), run(hooked, x2)
+    assert torch.equal(out_plain, out_hooked) or torch.allclose(out_plain, out_hooked, atol=1e-6, rtol=0)
+    torch.testing.assert_close(x.grad, x2.grad)
+    x3 = x.detach().clone().requires_grad_(True)
+    assert bmm_calls(lambda: run(plain, x3)) > 0
+    assert bmm_calls(lambda: run(hooked, x3)) == 0
+    trainable = batch_first_mha().requires_grad_(True)
+    seq_first_self_attention(trainable)
+    assert bmm_calls(lambda: run(trainable, x3)) == 0        # folds by itself; the hook stays out of the way
+
+
+def test_seq_first_layout_leaves_state_dict_keys_and_no_grad_calls_alone():
+    mha = batch_first_mha()
+    keys = list(mha.state_dict())
+    seq_first_self_attention(mha)
+    assert list(mha.state_dict()) == keys
+    x = torch.randn(2, 3, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(mha(x, x, x)[0], batch_first_mha()(x, x, x)[0])
+
+
+def test_optimizer_is_fused_on_cuda_only(monkeypatch):
+    from harma.config import RunConfig
+
+    seen = {}
+
+    class Recorder:
+        def __init__(self, groups, **kwargs):
+            seen.update(kwargs)
+
+    monkeypatch.setattr(torch.optim, "AdamW", Recorder)
+    model = nn.Linear(2, 2)
+    make_optimizer(model, RunConfig(), torch.device("cuda", 0))
+    assert seen["fused"] is True
+    make_optimizer(model, RunConfig(), torch.device("cpu"))
+    assert seen["fused"] is None
+    assert seen["lr"] == RunConfig().optim.lr and seen["betas"] == (0.9, 0.98)
+
+
+@pytest.mark.parametrize("mode", ["default", "reduce-overhead", "max-autotune"])
+def test_compile_passes_the_mode_with_static_shapes(monkeypatch, mode):
+    calls = []
+    monkeypatch.setattr(torch, "compile", lambda module, **kw: calls.append(kw) or "compiled")
+    module = nn.Linear(2, 2)
+    assert compile_forward(module, TrainConfig(compile="off")) is module
+    assert compile_forward(module, TrainConfig(compile=mode)) == "compiled"
+    assert calls == [{"mode": mode, "dynamic": False}]
+
+
+def test_bf16_precision_autocasts_on_cpu_and_fp32_does_not():
+    lin = nn.Linear(4, 4)
+    x = torch.randn(2, 4)
+    with precision_context(torch.device("cpu"), "bf16"):
+        assert lin(x).dtype == torch.bfloat16
+    with precision_context(torch.device("cpu"), "fp32"):
+        assert lin(x).dtype == torch.float32
+
+
+def test_tf32_switch_leaves_cpu_settings_alone():
+    before = torch.get_float32_matmul_precision()
+    set_matmul_precision(torch.device("cpu"), True)
+    assert torch.get_float32_matmul_precision() == before
+
+
+def test_bf16_training_on_cpu_trains(tiny_cfg):
+    from harma.config import apply_overrides
+    from harma.train import train
+
+    summary = train(apply_overrides(tiny_cfg, {"train.precision": "bf16", "train.epochs": 1}))
+    assert summary["epochs_run"] == 1 and math.isfinite(summary["best_val"]["r_mean"])
+    assert summary["history"][0]["train"]["loss"] > 0
