@@ -136,14 +136,17 @@ def _prob_x_at_least(tied: np.ndarray, own_tied: np.ndarray, j: np.ndarray) -> n
 
 def hit_probability(counts: TieCounts, k: int, ties: str = "expected") -> np.ndarray:
     """P(rank < k) = P(X < k − above) per query, X drawn by the tie policy."""
-    if ties == "optimistic":
-        return (counts.above < k).astype(np.float64)
     if ties == "pessimistic":
         return (counts.above + counts.tied < k).astype(np.float64)
-    if ties == "expected":
-        j = np.clip(k - counts.above, 0, None)
-        return np.where(j > 0, 1.0 - _prob_x_at_least(counts.tied, counts.own_tied, j), 0.0)
-    raise ValueError(f"ties: expected one of {TIE_POLICIES}, got {ties!r}")
+    hit = (counts.above < k).astype(np.float64)
+    if ties == "optimistic":
+        return hit
+    if ties != "expected":
+        raise ValueError(f"ties: expected one of {TIE_POLICIES}, got {ties!r}")
+    open_ties = np.flatnonzero((counts.tied > 0) & (counts.above < k))   # the only queries X can move
+    j = k - counts.above[open_ties]
+    hit[open_ties] = 1.0 - _prob_x_at_least(counts.tied[open_ties], counts.own_tied[open_ties], j)
+    return hit
 
 
 def _recalls(i2t: TieCounts, t2i: TieCounts, ties: str) -> dict[str, float]:
