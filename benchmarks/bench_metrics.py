@@ -1,29 +1,37 @@
-"""Time `harma.metrics.retrieval_metrics` against a naive per-row sort-and-search reference, and its memory at 10x.
+"""Time `harma.metrics.retrieval_metrics` against an itm_eval-style per-row argsort reference; its memory at 10x.
 
 At RSICD test size (1,093 images x 5,465 captions, 5 contiguous captions per image) the scores are random with
-some signal (own pairs get +1.5 on N(0, 1) noise), then rank-transformed to distinct values so a descending
-argsort has no ties and the naive reference is unambiguous.  The reference, written here, argsorts every image's
-row (best rank among its 5 captions) and every caption's column (rank of its image), then takes the recalls.
-Both are timed (median of repeats); the two metric dicts must be identical.  Then retrieval_metrics runs once at
-10x that size (10,930 x 54,650 float32, about 2.4 GB, filled in place) and the peak RSS before and after the
-call (resource.getrusage) shows how much the chunked ranking adds on top of the score matrix itself.
-Run: `python benchmarks/bench_metrics.py [--repeats 5] [--naive-repeats 3] [--no-big] [--threads N]`.
+some signal (own pairs get +1.5 on N(0, 1) noise), then rank-transformed to distinct values so the reference's
+argsort has no ties and its answer is unambiguous.  The reference, written here in the style of the authors'
+`itm_eval`, takes the i2t and t2i score matrices (the t2i one is the contiguous transpose, made before timing,
+as itm_eval receives it), runs `np.argsort(row)[::-1]` on every row of each and takes the position of the best
+own caption (i2t) or of the own image (t2i).  Timing is interleaved: each round runs the reference once, then
+retrieval_metrics `--inner` times; the figures are medians over all rounds, on 1 thread.  All 7 metrics must
+agree under each tie policy, with a tie gap of 0.  Then a fresh subprocess fills a 10x matrix (10,930 x 54,650
+float32, 2.23 GiB) in place and measures what one call adds: tracemalloc's peak (numpy reports its buffers to
+it) and the rise of the process's peak RSS (ru_maxrss) over the call.
+Run: `python benchmarks/bench_metrics.py [--rounds 7] [--inner 5] [--no-big] [--threads 1]`.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import statistics
+import subprocess
+import sys
 import time
+import tracemalloc
 
 import numpy as np
 import torch
 
-from harma.metrics import METRIC_KEYS, retrieval_metrics
+from harma.metrics import METRIC_KEYS, TIE_GAP_KEY, TIE_POLICIES, retrieval_metrics
 
 N_IMG, PER_IMG = 1093, 5
 SIGNAL = 1.5
+MIB = 1024**2
 
 
 def img2txt_for(n_img: int) -> list[list[int]]:
@@ -44,20 +52,17 @@ def distinct_scores(n_img: int, seed: int = 0) -> np.ndarray:
     return scores
 
 
-def naive_metrics(scores: np.ndarray, img2txt: list[list[int]]) -> dict[str, float]:
-    """Per-row sort and search: the obvious way to compute HARMA.md §7, one argsort per image and per caption."""
-    n_img, n_txt = scores.shape
-    owner = np.empty(n_txt, dtype=np.int64)
-    for i, caps in enumerate(img2txt):
-        owner[caps] = i
-    i2t = np.empty(n_img, dtype=np.int64)
-    for i in range(n_img):
-        order = np.argsort(-scores[i])
-        i2t[i] = min(int(np.where(order == t)[0][0]) for t in img2txt[i])
-    t2i = np.empty(n_txt, dtype=np.int64)
-    for t in range(n_txt):
-        order = np.argsort(-scores[:, t])
-        t2i[t] = int(np.where(order == owner[t])[0][0])
+def argsort_reference(scores_i2t: np.ndarray, scores_t2i: np.ndarray, img2txt: list[list[int]],
+                      txt2img: np.ndarray) -> dict[str, float]:
+    """itm_eval-style: descending argsort of every row, rank = position of the first own item in it."""
+    i2t = np.empty(len(scores_i2t))
+    for i, row in enumerate(scores_i2t):
+        order = np.argsort(row)[::-1]
+        i2t[i] = min(np.where(order == t)[0][0] for t in img2txt[i])
+    t2i = np.empty(len(scores_t2i))
+    for t, row in enumerate(scores_t2i):
+        order = np.argsort(row)[::-1]
+        t2i[t] = np.where(order == txt2img[t])[0][0]
     out = {}
     for k in (1, 5, 10):
         out[f"txt_r{k}"] = 100.0 * float(np.mean(i2t < k))
@@ -66,26 +71,50 @@ def naive_metrics(scores: np.ndarray, img2txt: list[list[int]]) -> dict[str, flo
     return {k: out[k] for k in METRIC_KEYS}
 
 
-def timed(fn, repeats: int) -> tuple[float, object, list[float]]:
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result, times
+def seconds(fn) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
 
 
-def peak_rss_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2   # ru_maxrss is KiB on Linux
+def rsicd_size(rounds: int, inner: int) -> None:
+    """Interleaved timing at RSICD test size; prints the table and asserts equal metrics under every policy."""
+    scores = distinct_scores(N_IMG)
+    scores_t2i = np.ascontiguousarray(scores.T)
+    img2txt = img2txt_for(N_IMG)
+    txt2img = np.repeat(np.arange(N_IMG), PER_IMG)
+    ref_times, fast_times = [], []
+    ref = fast = None
+    for _ in range(rounds):
+        t, ref = seconds(lambda: argsort_reference(scores, scores_t2i, img2txt, txt2img))
+        ref_times.append(t)
+        for _ in range(inner):
+            t, fast = seconds(lambda: retrieval_metrics(scores, img2txt))
+            fast_times.append(t)
+    exact = True
+    for ties in TIE_POLICIES:
+        got = retrieval_metrics(scores, img2txt, ties=ties)
+        assert got[TIE_GAP_KEY] == 0.0, f"tie-free scores gave a tie gap under {ties}: {got}"
+        for k in METRIC_KEYS:
+            assert abs(got[k] - ref[k]) < 1e-9, f"{ties} {k}: {got[k]} vs reference {ref[k]}"
+            exact &= got[k] == ref[k]
+    ref_s, fast_s = statistics.median(ref_times), statistics.median(fast_times)
+    print(f"numpy {np.__version__}, torch {torch.__version__}, {torch.get_num_threads()} torch thread(s), "
+          f"load average {os.getloadavg()[0]:.2f}; {rounds} rounds of (reference x1, retrieval_metrics x{inner})")
+    print(f"reference runs: {', '.join(f'{t:.3f}' for t in ref_times)} s")
+    print(f"retrieval_metrics runs: min {min(fast_times) * 1e3:.2f}, max {max(fast_times) * 1e3:.2f} ms\n")
+    print("| scores | method | median seconds | speed-up | mR | R@1 i2t / t2i |")
+    print("|---|---|---:|---:|---:|---:|")
+    shape = f"{N_IMG:,} x {PER_IMG * N_IMG:,}"
+    print(f"| {shape} | itm_eval-style per-row argsort | {ref_s:.3f} | 1.0x | {ref['r_mean']:.4f} | "
+          f"{ref['txt_r1']:.2f} / {ref['img_r1']:.2f} |")
+    print(f"| {shape} | harma.metrics.retrieval_metrics | {fast_s:.4f} | {ref_s / fast_s:.0f}x | "
+          f"{fast['r_mean']:.4f} | {fast['txt_r1']:.2f} / {fast['img_r1']:.2f} |")
+    print(f"\nall 7 metrics agree under {', '.join(TIE_POLICIES)} ({'bit for bit' if exact else 'within 1e-9'}), "
+          f"tie gap 0")
 
 
-def current_rss_gib() -> float:
-    with open("/proc/self/statm") as fh:
-        pages = int(fh.read().split()[1])
-    return pages * resource.getpagesize() / 1024**3
-
-
-def big_scores(n_img: int, seed: int = 0) -> torch.Tensor:
+def big_scores(n_img: int, seed: int = 0) -> np.ndarray:
     """An n_img x 5 n_img float32 matrix filled in place, row block by row block (no full-size temporaries)."""
     gen = torch.Generator().manual_seed(seed)
     scores = torch.empty(n_img, PER_IMG * n_img, dtype=torch.float32)
@@ -95,58 +124,59 @@ def big_scores(n_img: int, seed: int = 0) -> torch.Tensor:
         rows = torch.arange(start, start + len(block))
         for j in range(PER_IMG):
             block[rows - start, PER_IMG * rows + j] += SIGNAL
-    return scores
+    return scores.numpy()
 
 
-def rsicd_size(repeats: int, naive_repeats: int) -> None:
-    """Both methods at RSICD test size; prints their table and asserts identical metrics."""
-    scores = distinct_scores(N_IMG)
-    img2txt = img2txt_for(N_IMG)
-    fast_s, fast, fast_all = timed(lambda: retrieval_metrics(torch.from_numpy(scores), img2txt), repeats)
-    naive_s, naive, naive_all = timed(lambda: naive_metrics(scores, img2txt), naive_repeats)
-    assert fast == naive, f"metrics differ:\n fast  {fast}\n naive {naive}"
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} torch threads, load average "
-          f"{os.getloadavg()[0]:.2f}; seconds are medians "
-          f"(retrieval_metrics x{repeats}: {', '.join(f'{t:.3f}' for t in fast_all)}; "
-          f"naive x{naive_repeats}: {', '.join(f'{t:.2f}' for t in naive_all)})\n")
-    print("| scores | method | seconds | speed-up | mR | R@1 i2t / t2i |")
-    print("|---|---|---:|---:|---:|---:|")
-    shape = f"{N_IMG:,} x {PER_IMG * N_IMG:,}"
-    print(f"| {shape} | naive per-row argsort + search | {naive_s:.3f} | 1.0x | {naive['r_mean']:.4f} | "
-          f"{naive['txt_r1']:.2f} / {naive['img_r1']:.2f} |")
-    print(f"| {shape} | harma.metrics.retrieval_metrics | {fast_s:.4f} | {naive_s / fast_s:.1f}x | "
-          f"{fast['r_mean']:.4f} | {fast['txt_r1']:.2f} / {fast['img_r1']:.2f} |")
-    print("\nidentical: all 7 metrics equal exactly (assert fast == naive)")
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # ru_maxrss is KiB on Linux
+
+
+def big_child() -> None:
+    """In a fresh process: one timed call watched by ru_maxrss, one watched by tracemalloc; prints JSON."""
+    n_big = 10 * N_IMG
+    scores, img2txt = big_scores(n_big), img2txt_for(n_big)
+    rss_before = peak_rss_mib()
+    t, result = seconds(lambda: retrieval_metrics(scores, img2txt))
+    rss_after = peak_rss_mib()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    retrieval_metrics(scores, img2txt)
+    traced_peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    print(json.dumps({"shape": list(scores.shape), "matrix_mib": scores.nbytes / MIB, "seconds": t,
+                      "peak_rss_before_mib": rss_before, "peak_rss_after_mib": rss_after,
+                      "traced_peak_mib": traced_peak / MIB, "r_mean": result["r_mean"]}))
+
+
+def ten_times(threads: int) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    proc = subprocess.run([sys.executable, __file__, "--big-child", "--threads", str(threads)],
+                          capture_output=True, text=True, env=env, check=True)
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    print("\n| scores | float32 matrix | seconds | peak RSS before / after the call | added by the call (RSS) | "
+          "tracemalloc peak of the call | mR |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(f"| {r['shape'][0]:,} x {r['shape'][1]:,} | {r['matrix_mib'] / 1024:.2f} GiB | {r['seconds']:.2f} | "
+          f"{r['peak_rss_before_mib']:,.0f} / {r['peak_rss_after_mib']:,.0f} MiB | "
+          f"{r['peak_rss_after_mib'] - r['peak_rss_before_mib']:.0f} MiB | {r['traced_peak_mib']:.1f} MiB | "
+          f"{r['r_mean']:.2f} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--naive-repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--inner", type=int, default=5, help="retrieval_metrics calls per round")
     parser.add_argument("--no-big", action="store_true", help="skip the 10x memory run")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--big-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-
-    rsicd_size(args.repeats, args.naive_repeats)
-    if args.no_big:
+    torch.set_num_threads(args.threads)
+    if args.big_child:
+        big_child()
         return
-
-    n_big = 10 * N_IMG
-    big = big_scores(n_big)
-    matrix_gib = big.numel() * 4 / 1024**3
-    rss_before, peak_before = current_rss_gib(), peak_rss_gib()
-    start = time.perf_counter()
-    result = retrieval_metrics(big, img2txt_for(n_big))
-    seconds = time.perf_counter() - start
-    peak_after = peak_rss_gib()
-    print("\n| scores | float32 matrix | RSS before call | peak RSS before | peak RSS after | peak added by "
-          "the call | seconds | mR |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    print(f"| {n_big:,} x {PER_IMG * n_big:,} | {matrix_gib:.2f} GiB | {rss_before:.2f} GiB | "
-          f"{peak_before:.2f} GiB | {peak_after:.2f} GiB | {(peak_after - peak_before) * 1024:.0f} MiB | "
-          f"{seconds:.1f} | {result['r_mean']:.2f} |")
+    rsicd_size(args.rounds, args.inner)
+    if not args.no_big:
+        ten_times(args.threads)
 
 
 if __name__ == "__main__":

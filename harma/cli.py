@@ -11,6 +11,7 @@ import sys
 from typing import Sequence
 
 from harma.config import ConfigError, load_config
+from harma.metrics import TIE_GAP_KEY
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
@@ -22,7 +23,8 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
 def _print_epoch(record: dict) -> None:
     val, test = record["val"], record["test"]
     losses = " ".join(f"{k}={v:.4f}" for k, v in record["train"].items())
-    print(f"epoch {record['epoch']:3d}  val mR {val['r_mean']:6.2f}  test mR {test['r_mean']:6.2f}  {losses}  "
+    print(f"epoch {record['epoch']:3d}  val mR {val['r_mean']:6.2f} (tie gap {val[TIE_GAP_KEY]:.2f})  "
+          f"test mR {test['r_mean']:6.2f} (tie gap {test[TIE_GAP_KEY]:.2f})  {losses}  "
           f"lr={record['lr']:.2e}  {record['epoch_seconds']:.1f}s  {record['images_per_s']:.1f} img/s", flush=True)
 
 

@@ -17,6 +17,8 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
+from harma.metrics import TIE_POLICIES
+
 
 class ConfigError(ValueError):
     """A configuration value, key or file is invalid; the message names it and says what was expected."""
@@ -175,6 +177,14 @@ COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
 
 
 @dataclass(frozen=True)
+class EvalConfig:
+    ties: str = "expected"          # retrieval tie policy: expected | optimistic | pessimistic (harma.metrics)
+
+    def __post_init__(self) -> None:
+        _check(self.ties in TIE_POLICIES, "eval.ties", f"one of {TIE_POLICIES}", self.ties)
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 80
     batch_size: int = 214           # per process
@@ -219,6 +229,7 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
 
 SECTIONS = tuple(f.name for f in fields(RunConfig))
@@ -226,7 +237,7 @@ SECTIONS = tuple(f.name for f in fields(RunConfig))
 
 def _section_class(name: str) -> type:
     return {"model": ModelConfig, "adapter": AdapterConfig, "loss": LossConfig, "optim": OptimConfig,
-            "data": DataConfig, "train": TrainConfig}[name]
+            "data": DataConfig, "train": TrainConfig, "eval": EvalConfig}[name]
 
 
 def valid_keys() -> list[str]:

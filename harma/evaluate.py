@@ -60,4 +60,4 @@ def evaluate_split(model, split, cfg: RunConfig, device: torch.device) -> dict[s
     img = embed_images(model, split.images, cfg, device)
     txt = embed_texts(model, split.tokens, cfg, device)
     model.train(was_training)
-    return retrieval_metrics((img @ txt.t()).cpu(), split.img2txt)
+    return retrieval_metrics((img @ txt.t()).cpu(), split.img2txt, ties=cfg.eval.ties)

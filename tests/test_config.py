@@ -47,6 +47,8 @@ def test_overrides_parse_types():
     ({"train.precision": "fp16"}, "train.precision"),
     ({"data.synthetic_images": -3}, "data.synthetic_images"),
     ({"data.synthetic_images": 10, "data.train_json": "x.json"}, "data.train_json"),
+    ({"eval.ties": "random"}, "eval.ties"),
+    ({"eval.ties": None}, "eval.ties"),
 ])
 def test_invalid_values_name_the_field(override, field):
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
@@ -65,4 +67,17 @@ def test_unknown_keys_list_valid_keys():
 
 
 def test_to_dict_has_every_section():
-    assert set(to_dict(RunConfig())) == {"model", "adapter", "loss", "optim", "data", "train"}
+    assert set(to_dict(RunConfig())) == {"model", "adapter", "loss", "optim", "data", "train", "eval"}
+
+
+def test_eval_ties_defaults_to_expected_and_travels_like_any_key(tmp_path):
+    assert RunConfig().eval.ties == "expected" and load_config("rsitmd-geo").eval.ties == "expected"
+    cfg = load_config("synthetic-tiny", ["eval.ties=pessimistic"])
+    assert cfg.eval.ties == "pessimistic"
+    save_config(cfg, tmp_path / "c.yaml")
+    assert load_config(str(tmp_path / "c.yaml")).eval.ties == "pessimistic"
+    assert from_dict({"eval": {"ties": "optimistic"}}).eval.ties == "optimistic"
+    with pytest.raises(ConfigError, match=r"eval\.ties: expected one of .*expected.*optimistic.*pessimistic"):
+        load_config("synthetic-tiny", ["eval.ties=best"])
+    with pytest.raises(ConfigError, match=r"unknown config key eval\.tie;.*ties"):
+        apply_overrides(RunConfig(), {"eval.tie": "expected"})

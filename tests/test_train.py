@@ -30,7 +30,8 @@ def test_two_epochs_raise_val_mr_above_the_untrained_model(tiny_cfg):
     assert records[-1]["train"]["loss"] < records[0]["train"]["loss"]
     for record in records:
         assert set(record["val"]) == set(record["test"]) == {
-            "txt_r1", "txt_r5", "txt_r10", "img_r1", "img_r5", "img_r10", "r_mean"}
+            "txt_r1", "txt_r5", "txt_r10", "img_r1", "img_r5", "img_r10", "r_mean", "r_mean_tie_gap"}
+        assert record["val"]["r_mean_tie_gap"] >= 0 and record["test"]["r_mean_tie_gap"] >= 0
         assert record["images_per_s"] > 0 and record["epoch_seconds"] > 0 and record["lr"] >= 0
 
 

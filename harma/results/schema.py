@@ -18,11 +18,12 @@ from typing import Any
 
 import pyarrow as pa
 
+from harma.metrics import METRIC_KEYS
+
 SCHEMA_VERSION = "1.0"
 VERSION_KEY = b"harma.schema_version"
 TABLE_KEY = b"harma.table"
 
-METRIC_KEYS = ("txt_r1", "txt_r5", "txt_r10", "img_r1", "img_r5", "img_r10", "r_mean")
 KINDS = ("search", "ablation", "replicate")
 STATUSES = ("COMPLETE", "PRUNED", "FAILED", "RUNNING")
 SPLITS = ("val", "test", "train")

@@ -12,7 +12,7 @@ from typing import Any
 
 from ray.tune import Callback
 
-from harma.metrics import METRIC_KEYS
+from harma.metrics import METRIC_KEYS, REPORTED_KEYS
 from harma.results.store import ResultsStore
 from harma.tune.records import FAILED, RUNNING, final_status, is_epoch_result
 from harma.tune.study import Study
@@ -71,7 +71,8 @@ class ParquetResults(Callback):
         row = self._row(trial)
         tid = row["trial_id"]
         epoch = int(result["epoch"])
-        metrics = {split: {k: result[f"{split}_{k}"] for k in METRIC_KEYS} for split in ("val", "test")}
+        metrics = {split: {k: result[f"{split}_{k}"] for k in REPORTED_KEYS if f"{split}_{k}" in result}
+                   for split in ("val", "test")}
         metrics["train"] = {k: result[k] for k in TRAIN_METRICS if k in result}
         self.store.write_epoch(self.study.name, tid, epoch, metrics, result.get("epoch_seconds"))
         row.update({"stop_epoch": epoch, "best_epoch": int(result["best_epoch"]),

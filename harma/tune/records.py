@@ -12,7 +12,7 @@ import subprocess
 import sys
 from typing import Any, Mapping
 
-from harma.metrics import METRIC_KEYS
+from harma.metrics import METRIC_KEYS, REPORTED_KEYS
 
 COMPLETE, PRUNED, FAILED, RUNNING = "COMPLETE", "PRUNED", "FAILED", "RUNNING"
 
@@ -23,10 +23,10 @@ def is_epoch_result(result: Mapping[str, Any]) -> bool:
 
 
 def flatten_epoch(record: Mapping[str, Any], planned_epochs: int, where: Mapping[str, Any]) -> dict[str, Any]:
-    """{"epoch", "planned_epochs", "val_r_mean", ..., "test_txt_r1", ..., "best_val_r_mean", ..., "loss", ...}."""
+    """{"epoch", "planned_epochs", "val_r_mean", ..., "test_r_mean_tie_gap", "best_val_r_mean", ..., "loss", ...}."""
     flat: dict[str, Any] = {"epoch": record["epoch"], "planned_epochs": planned_epochs}
     for split in ("val", "test"):
-        for key in METRIC_KEYS:
+        for key in REPORTED_KEYS:
             flat[f"{split}_{key}"] = float(record[split][key])
     for key in METRIC_KEYS:
         flat[f"best_val_{key}"] = float(record["best_val"][key])

@@ -1,5 +1,8 @@
-"""final_status: one rule for Parquet and Optuna."""
-from harma.tune.records import COMPLETE, FAILED, PRUNED, final_status
+"""final_status: one rule for Parquet and Optuna; the tie gap travels from the trainer's record to Parquet."""
+from types import SimpleNamespace
+
+from harma.metrics import METRIC_KEYS, REPORTED_KEYS, TIE_GAP_KEY
+from harma.tune.records import COMPLETE, FAILED, PRUNED, final_status, flatten_epoch
 
 
 def test_final_status():
@@ -7,3 +10,37 @@ def test_final_status():
     assert final_status({"epoch": 2, "planned_epochs": 4}, error=False) == PRUNED
     assert final_status({"epoch": 4, "planned_epochs": 4}, error=True) == FAILED
     assert final_status(None, error=False) == PRUNED
+
+
+def epoch_record(epoch: int) -> dict:
+    """A trainer record as `harma.train` builds it, metrics from `retrieval_metrics` (7 keys + the tie gap)."""
+    val = {k: 10.0 + i for i, k in enumerate(REPORTED_KEYS)}
+    test = {k: 20.0 + i for i, k in enumerate(REPORTED_KEYS)}
+    return {"epoch": epoch, "val": val, "test": test, "train": {"loss": 0.5}, "lr": 1e-4, "epoch_seconds": 3.0,
+            "images_per_s": 9.0, "best_epoch": epoch, "best_val": val, "best_test": test,
+            "trainable_params": 5, "total_params": 50, "peak_memory_bytes": 0}
+
+
+def test_flatten_epoch_reports_the_tie_gap_of_this_epoch_only():
+    flat = flatten_epoch(epoch_record(2), planned_epochs=4, where={"host": "h"})
+    assert flat["val_r_mean_tie_gap"] == 17.0 and flat["test_r_mean_tie_gap"] == 27.0
+    assert {f"val_{k}" for k in METRIC_KEYS} <= set(flat) and flat["test_r_mean"] == 26.0
+    assert not any(k.startswith("best_") and k.endswith(TIE_GAP_KEY) for k in flat)
+
+
+def test_parquet_callback_writes_the_tie_gap_as_an_epoch_row(tmp_path):
+    from harma.results import ResultsStore
+    from harma.tune.callbacks import ParquetResults
+
+    study = SimpleNamespace(name="s", kind="ablation", resources=SimpleNamespace(gpus_per_trial=0.0),
+                            objective=SimpleNamespace(mode="max"))
+    store = ResultsStore(tmp_path)
+    callback = ParquetResults(study, store, {"git_commit": None, "package_versions": "{}"}, total=1,
+                              objective_key="val_r_mean", echo=lambda *a, **k: None)
+    trial = SimpleNamespace(config={"trial": {"trial_id": "t1", "arm": "a", "seed": 0, "overrides": {}}})
+    callback.on_trial_result(0, [], trial, flatten_epoch(epoch_record(1), 1, {"host": "h"}))
+    epochs = store.read_epochs("s")
+    gap = epochs[epochs["metric"] == TIE_GAP_KEY].set_index("split")["value"]
+    assert gap.to_dict() == {"test": 27.0, "val": 17.0}
+    assert set(epochs[epochs["split"] == "val"]["metric"]) == set(REPORTED_KEYS)
+    assert store.read_trials("s")["val_r_mean"].tolist() == [16.0]

@@ -1,0 +1,12 @@
+"""The `harma train` epoch line shows each split's mR with its tie gap."""
+from harma.cli import _print_epoch
+from harma.metrics import TIE_GAP_KEY
+
+
+def test_epoch_line_shows_mr_and_tie_gap(capsys):
+    val = {"r_mean": 31.25, TIE_GAP_KEY: 0.5}
+    test = {"r_mean": 29.0, TIE_GAP_KEY: 1.25}
+    _print_epoch({"epoch": 3, "val": val, "test": test, "train": {"loss": 0.25}, "lr": 1e-4,
+                  "epoch_seconds": 2.0, "images_per_s": 8.0})
+    line = capsys.readouterr().out
+    assert "val mR  31.25 (tie gap 0.50)" in line and "test mR  29.00 (tie gap 1.25)" in line
