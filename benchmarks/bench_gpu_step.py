@@ -1,108 +1,209 @@
-"""GPU train-step throughput of the HarMA-injected ViT-B-32 (random init) in fp32 and in bf16 autocast.
+"""Train-step throughput and MFU of the HarMA-injected CLIP for each precision and compile mode, the trainer's
+own step: `harma.train_step.forward_loss` (forward under the precision context, harma_loss on fp32 embeddings),
+backward, the trainer's AdamW (fused on CUDA), with `train.compile` applied as the trainer applies it.
 
-One training step as `harma.train` does it: forward both towers (under bf16 autocast for the bf16 row, as
-`train.precision=bf16` does), `harma_loss` on float32 embeddings (contrastive + weighted triplet), backward,
-AdamW step on the trainer's parameter groups.  Batch 214 (the authors' per-GPU batch), random 224x224 images
-and tokenised captions, 2 captions per image id.  Reports the median step time over `--steps` timed steps after
-`--warmup` warm-up steps (CUDA-synchronised), pairs/s, and peak GPU memory (torch.cuda.max_memory_allocated,
-reset before each precision).  Needs CUDA: without it, prints why and exits with status 2.
-Run from the repo root after `pip install -e .`: `python benchmarks/bench_gpu_step.py [--batch 214]`
-(`benchmarks/gpu_check.sh` runs it with a time limit).
+Each row (`--rows fp32:off,bf16:off,bf16:default,...`) builds a fresh random-init model, runs `--warmup` steps
+(their wall time, less the steady step time, is the compile time shown), then times `--steps` steps (CUDA-
+synchronised) and reports the median.  FLOPs per step come from torch's FlopCounterMode over one eager step;
+MFU = FLOPs/s over `--peak-tflops` (default by GPU name: 790 TFLOP/s dense bf16 for H100/H200; the same
+yardstick for every row).  `--json FILE` writes the rows; `--barrier DIR --procs N` makes N concurrent
+processes (benchmarks/bench_gpu_pack.py) start timing together.  `--device cpu --arch tiny` is the dry run.
+Run from the repo root: `python benchmarks/bench_gpu_step.py [--batch 214]`.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 import sys
 import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 
-
-def require_cuda() -> torch.device:
-    if not torch.cuda.is_available():
-        built = torch.version.cuda or "none (CPU-only build)"
-        print(f"bench_gpu_step: CUDA is not available on this machine (torch {torch.__version__}, CUDA build: "
-              f"{built}, devices: {torch.cuda.device_count()}); this benchmark needs one NVIDIA GPU. "
-              f"Nothing was measured.", file=sys.stderr)
-        sys.exit(2)
-    return torch.device("cuda", 0)
+PEAK_TFLOPS = {"H200": 790.0, "H100": 790.0, "A100": 312.0, "L40S": 362.0}
 
 
-def measure(precision: str, cfg, images: torch.Tensor, tokens: torch.Tensor, ids: torch.Tensor, steps: int,
-            warmup: int, device: torch.device) -> tuple[str, float, float, float, int, int]:
-    """(precision, median s/step, min, max, peak bytes, trainable params) for a freshly built model."""
-    from harma.losses import harma_loss
+@dataclass
+class Row:
+    precision: str
+    compile: str
+    median_s: float
+    min_s: float
+    max_s: float
+    pairs_per_s: float
+    compile_s: float
+    gflop_per_pair: float
+    mfu: float | None
+    peak_gpu_bytes: int
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def run_config(arch: str, device: torch.device, precision: str, compile_mode: str):
+    from harma.config import RunConfig, apply_overrides, load_config
+
+    train = {"train.device": str(device), "train.precision": precision, "train.compile": compile_mode}
+    if arch == "tiny":
+        return apply_overrides(load_config("synthetic-tiny"), train)
+    return apply_overrides(RunConfig(), {"model.arch": arch, **train})
+
+
+def make_batch(cfg, batch: int, device: torch.device):
+    from harma.model.build import arch_config, tokenizer_for
+
+    size = arch_config(cfg.model.arch)["vision_cfg"]["image_size"]
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randn(batch, 3, size, size, generator=gen)
+    words = ("playground", "parking lot", "church", "stadium", "farmland", "port", "school", "bridge")
+    tokens = tokenizer_for(cfg)([f"many buildings and green trees are around a {words[i % len(words)]} near a "
+                                 f"river" for i in range(batch)])
+    ids = torch.arange(batch) // 2
+    return images.to(device), tokens.to(device), ids.to(device)
+
+
+def step_function(cfg, device: torch.device, batch):
+    """(step(), model) for a freshly built model: the trainer's forward_loss, backward and optimizer step."""
     from harma.model.build import build_model
-    from harma.train import param_groups
+    from harma.train_step import compile_forward, forward_loss, make_optimizer
 
+    torch.manual_seed(0)
     model = build_model(cfg).to(device).train()
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    optimizer = torch.optim.AdamW(param_groups(model, cfg.optim.weight_decay), lr=cfg.optim.lr,
-                                  betas=(cfg.optim.beta1, cfg.optim.beta2), eps=cfg.optim.eps)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=precision == "bf16")
+    optimizer = make_optimizer(model, cfg, device)
+    forward = compile_forward(model, cfg.train)
+    images, tokens, ids = batch
 
     def step() -> torch.Tensor:
-        with autocast:
-            img, txt, temp = model(images, tokens)
-        loss = harma_loss(img.float(), txt.float(), temp.float(), ids, None, cfg.loss)["loss"]
+        loss = forward_loss(forward, images, tokens, ids, None, cfg, device)["loss"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         return loss
 
-    torch.cuda.empty_cache()
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats(device)
-    for _ in range(warmup):
+    return step, model
+
+
+def flops_per_step(cfg, device: torch.device, batch) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from harma.config import apply_overrides
+
+    step, _ = step_function(apply_overrides(cfg, {"train.compile": "off"}), device, batch)
+    with FlopCounterMode(display=False) as counter:
         step()
-    torch.cuda.synchronize()
+    return float(counter.get_total_flops())
+
+
+def wait_for_peers(barrier: str | None, procs: int) -> None:
+    """Mark this process ready in `barrier` and wait (at most 300 s) until `procs` processes are."""
+    if not barrier:
+        return
+    Path(barrier, f"ready.{os.getpid()}").touch()
+    deadline = time.time() + 300
+    while len(list(Path(barrier).glob("ready.*"))) < procs:
+        if time.time() > deadline:
+            raise TimeoutError(f"--barrier {barrier}: only {len(list(Path(barrier).glob('ready.*')))} of {procs} "
+                               f"processes became ready")
+        time.sleep(0.01)
+
+
+def measure(precision: str, compile_mode: str, args, device: torch.device, flops: float, peak: float) -> Row:
+    cfg = run_config(args.arch, device, precision, compile_mode)
+    batch = make_batch(cfg, args.batch, device)
+    torch._dynamo.reset()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+    step, _ = step_function(cfg, device, batch)
+    start = time.perf_counter()
+    for _ in range(args.warmup):
+        step()
+    sync(device)
+    warm = time.perf_counter() - start
+    wait_for_peers(args.barrier, args.procs)
     times = []
-    for _ in range(steps):
+    for _ in range(args.steps):
         start = time.perf_counter()
         loss = step()
-        torch.cuda.synchronize()
+        sync(device)
         times.append(time.perf_counter() - start)
     if not torch.isfinite(loss):
-        raise FloatingPointError(f"{precision}: loss became {loss.item()}")
-    peak = torch.cuda.max_memory_allocated(device)
-    return precision, statistics.median(times), min(times), max(times), peak, trainable
+        raise FloatingPointError(f"{precision}/{compile_mode}: loss became {float(loss)}")
+    med = statistics.median(times)
+    peak_bytes = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else 0
+    return Row(precision, compile_mode, med, min(times), max(times), args.batch / med,
+               max(0.0, warm - args.warmup * med), flops / args.batch / 1e9,
+               flops / med / (peak * 1e12) if peak else None, peak_bytes)
+
+
+def device_for(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        print(f"bench_gpu_step: CUDA is not available (torch {torch.__version__}, CUDA build "
+              f"{torch.version.cuda or 'none'}); use --device cpu --arch tiny for the dry run. Nothing was "
+              f"measured.", file=sys.stderr)
+        sys.exit(2)
+    from harma.distributed import use_device
+
+    return use_device(name)
+
+
+def peak_tflops(device: torch.device, override: float | None) -> float | None:
+    if override:
+        return override
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
+
+
+def print_table(rows: list[Row], args, device: torch.device, peak: float | None) -> None:
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    print(f"{name}, torch {torch.__version__} (CUDA {torch.version.cuda}), {args.arch} random init + HarMA "
+          f"adapters, batch {args.batch}, median of {args.steps} steps after {args.warmup} warm-up; MFU against "
+          f"{f'{peak:g} TFLOP/s' if peak else 'n/a'}\n")
+    print("| precision | compile | s / step (median) | min / max | pairs / s | GFLOP / pair | MFU | compile s | "
+          "peak GPU memory |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        mfu = f"{100 * r.mfu:.1f} %" if r.mfu is not None else "n/a"
+        print(f"| {r.precision} | {r.compile} | {r.median_s:.4f} | {r.min_s:.4f} / {r.max_s:.4f} | "
+              f"{r.pairs_per_s:,.0f} | {r.gflop_per_pair:.3g} | {mfu} | {r.compile_s:.0f} | "
+              f"{r.peak_gpu_bytes / 1024**3:.2f} GiB |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda", help="cuda (default) or cpu (dry run)")
+    parser.add_argument("--arch", default="ViT-B-32", help="open_clip arch, or tiny (dry run)")
     parser.add_argument("--batch", type=int, default=214)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--precisions", default="fp32,bf16")
+    parser.add_argument("--rows", default="fp32:off,bf16:off,bf16:default,bf16:reduce-overhead",
+                        help="comma-separated precision:compile pairs")
+    parser.add_argument("--peak-tflops", type=float, default=None)
+    parser.add_argument("--json", default=None, help="also write the rows as JSON to this file")
+    parser.add_argument("--barrier", default=None, help="folder where concurrent processes meet before timing")
+    parser.add_argument("--procs", type=int, default=1, help="processes meeting at --barrier")
     args = parser.parse_args()
-    device = require_cuda()
-
-    from harma.config import RunConfig, apply_overrides
-    from harma.model.build import tokenizer_for
-
-    torch.manual_seed(0)
-    cfg = apply_overrides(RunConfig(), {"model.arch": "ViT-B-32", "train.device": "cuda"})
-    gen = torch.Generator().manual_seed(0)
-    images = torch.randn(args.batch, 3, 224, 224, generator=gen).to(device)
-    words = ("playground", "parking lot", "church", "stadium", "farmland", "port", "school", "bridge")
-    tokens = tokenizer_for(cfg)([f"many buildings and green trees are around a {words[i % len(words)]} near "
-                                 f"a river" for i in range(args.batch)]).to(device)
-    ids = (torch.arange(args.batch) // 2).to(device)
-
-    rows = [measure(precision, cfg, images, tokens, ids, args.steps, args.warmup, device)
-            for precision in args.precisions.split(",")]
-
-    name = torch.cuda.get_device_name(device)
-    print(f"{name}, torch {torch.__version__} (CUDA {torch.version.cuda}), ViT-B-32 random init + HarMA adapters, "
-          f"batch {args.batch}, median of {args.steps} steps after {args.warmup} warm-up; TF32 matmul "
-          f"{'on' if torch.backends.cuda.matmul.allow_tf32 else 'off'}\n")
-    print("| precision | s / step (median) | min / max | pairs / s | peak GPU memory | trainable params |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for precision, med, lo, hi, peak, trainable in rows:
-        label = "bf16 autocast" if precision == "bf16" else precision
-        print(f"| {label} | {med:.4f} | {lo:.4f} / {hi:.4f} | {args.batch / med:,.0f} | {peak / 1024**3:.2f} GiB | "
-              f"{trainable:,} |")
+    device = device_for(args.device)
+    if device.type == "cuda":
+        from harma.train_step import set_matmul_precision
+        set_matmul_precision(device, True)
+    peak = peak_tflops(device, args.peak_tflops)
+    pairs = [tuple(item.split(":")) for item in args.rows.split(",")]
+    if args.barrier and len(pairs) != 1:
+        parser.error("--barrier times one row: give exactly one --rows pair")
+    flops = flops_per_step(run_config(args.arch, device, "fp32", "off"), device,
+                           make_batch(run_config(args.arch, device, "fp32", "off"), args.batch, device))
+    rows = [measure(precision, mode, args, device, flops, peak) for precision, mode in pairs]
+    print_table(rows, args, device, peak)
+    if args.json:
+        Path(args.json).write_text(json.dumps([asdict(r) for r in rows]))
 
 
 if __name__ == "__main__":

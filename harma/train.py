@@ -25,11 +25,10 @@ from harma import distributed as dist_utils
 from harma.checkpoint import load_checkpoint, load_trainable, save_atomic, trainable_state
 from harma.config import RunConfig, save_config
 from harma.evaluate import evaluate_split
-from harma.losses import harma_loss
 from harma.model.adapters import ADAPTER_TYPES
 from harma.model.build import build_model, tokenizer_for
-from harma.train_step import (NonFiniteLossError, StepTotals, begin_step, compile_forward, make_optimizer,
-                              param_groups, precision_context, set_matmul_precision)
+from harma.train_step import (NonFiniteLossError, StepTotals, compile_forward, forward_loss, make_optimizer,
+                              param_groups, set_matmul_precision)
 
 __all__ = ["NonFiniteLossError", "param_groups", "seed_everything", "train"]
 
@@ -92,19 +91,14 @@ def _train_epoch(model, forward, loader, optimizer, scheduler, cfg: RunConfig, d
         if cfg.train.max_steps_per_epoch and step >= cfg.train.max_steps_per_epoch:
             break
         images, tokens = images.to(device, non_blocking=True), tokens.to(device, non_blocking=True)
-        begin_step(cfg.train)
-        with precision_context(device, cfg.train.precision):
-            img, txt, temp = forward(images, tokens)
-        img, txt = dist_utils.gather_with_grad(img.float()), dist_utils.gather_with_grad(txt.float())
-        ids = dist_utils.gather_no_grad(image_ids.to(device, non_blocking=True))
-        labels = dist_utils.gather_no_grad(labels.to(device, non_blocking=True))
-        parts = harma_loss(img, txt, temp.float(), ids, labels, cfg.loss)
+        ids, labels = image_ids.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        parts = forward_loss(forward, images, tokens, ids, labels, cfg, device)
         totals.add(step, parts)
         optimizer.zero_grad(set_to_none=True)
         parts["loss"].backward()
         optimizer.step()
         scheduler.step()
-        pairs += len(img)
+        pairs += len(images) * dist_utils.world_size()
         if (step + 1) % cfg.train.finite_check_every == 0:
             totals.check()
     totals.check()
@@ -222,7 +216,7 @@ def train(cfg: RunConfig, report: ReportFn | None = None, report_on_all_ranks: b
         record = {"epoch": epoch, "val": val, "test": test,
                   "train": {k: v for k, v in train_stats.items() if k.startswith("loss")},
                   "lr": optimizer.param_groups[0]["lr"] if optimizer else 0.0,
-                  "epoch_seconds": time.time() - t0,
+                  "epoch_seconds": time.time() - t0, "train_seconds": train_seconds,
                   "images_per_s": train_stats["pairs"] / train_seconds if train_seconds > 0 else 0.0,
                   "best_epoch": state.best_epoch, "best_val": state.best_val, "best_test": state.best_test,
                   "trainable_params": n_trainable, "total_params": n_total,

@@ -16,7 +16,9 @@ import contextlib
 import torch
 from torch import nn
 
+from harma import distributed as dist_utils
 from harma.config import RunConfig, TrainConfig
+from harma.losses import harma_loss
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -70,6 +72,18 @@ def begin_step(train_cfg: TrainConfig) -> None:
     """Tell CUDA-graph trees a new training iteration starts (compile=reduce-overhead)."""
     if train_cfg.compile == "reduce-overhead":
         torch.compiler.cudagraph_mark_step_begin()
+
+
+def forward_loss(forward: nn.Module, images: torch.Tensor, tokens: torch.Tensor, ids: torch.Tensor,
+                 labels: torch.Tensor | None, cfg: RunConfig, device: torch.device) -> dict[str, torch.Tensor]:
+    """harma_loss parts on the global batch: forward under the precision context, fp32 embeddings gathered."""
+    begin_step(cfg.train)
+    with precision_context(device, cfg.train.precision):
+        img, txt, temp = forward(images, tokens)
+    img, txt = dist_utils.gather_with_grad(img.float()), dist_utils.gather_with_grad(txt.float())
+    ids = dist_utils.gather_no_grad(ids)
+    labels = dist_utils.gather_no_grad(labels) if labels is not None else None
+    return harma_loss(img, txt, temp.float(), ids, labels, cfg.loss)
 
 
 class StepTotals:

@@ -72,7 +72,7 @@ def test_eval_of_a_checkpoint_on_the_device(tiny_cfg, device_name, capsys):
 
 
 def test_nan_guard_on_the_device_names_epoch_and_step(tiny_cfg, device_name, monkeypatch):
-    import harma.train as train_module
+    import harma.train_step as train_module
 
     real, calls = train_module.harma_loss, {"n": 0}
 

@@ -87,7 +87,7 @@ def test_frozen_model_is_evaluated_once_not_trained(tiny_cfg):
 
 
 def test_nan_loss_stops_with_epoch_and_step(tiny_cfg, monkeypatch):
-    import harma.train as train_module
+    import harma.train_step as train_module
 
     real = train_module.harma_loss
     calls = {"n": 0}
