@@ -27,3 +27,23 @@ def tiny_cfg(synth_root, tmp_path):
     return load_config("synthetic-tiny", {
         "data.image_root": str(synth_root), "data.synthetic_images": 120, "train.out_dir": str(tmp_path / "run"),
         "train.epochs": 2})
+
+
+@pytest.fixture
+def poison_loss(monkeypatch):
+    """poison_loss(call, factor): the trainer's `call`-th loss (1-based) is multiplied by `factor` (nan, inf)."""
+    import harma.train_step as train_step
+
+    def install(call: int, factor: float) -> None:
+        real, calls = train_step.harma_loss, {"n": 0}
+
+        def poisoned(*args, **kwargs):
+            parts = real(*args, **kwargs)
+            calls["n"] += 1
+            if calls["n"] == call:
+                parts["loss"] = parts["loss"] * factor
+            return parts
+
+        monkeypatch.setattr(train_step, "harma_loss", poisoned)
+
+    return install

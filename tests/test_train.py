@@ -86,22 +86,17 @@ def test_frozen_model_is_evaluated_once_not_trained(tiny_cfg):
     assert summary["best_val"] == untrained_val(apply_overrides(tiny_cfg, {"adapter.towers": "none"}))
 
 
-def test_nan_loss_stops_with_epoch_and_step(tiny_cfg, monkeypatch):
-    import harma.train_step as train_module
-
-    real = train_module.harma_loss
-    calls = {"n": 0}
-
-    def poisoned(*args, **kwargs):
-        parts = real(*args, **kwargs)
-        calls["n"] += 1
-        if calls["n"] == 3:
-            parts["loss"] = parts["loss"] * float("nan")
-        return parts
-
-    monkeypatch.setattr(train_module, "harma_loss", poisoned)
+def test_nan_loss_stops_with_epoch_and_step(tiny_cfg, poison_loss):
+    poison_loss(3, float("nan"))
     with pytest.raises(NonFiniteLossError, match=r"epoch 1 step 2: loss is nan"):
         train(tiny_cfg)
+
+
+@pytest.mark.parametrize("every", [1, 2, 1000])
+def test_nan_guard_names_the_first_bad_step_whatever_the_read_interval(tiny_cfg, poison_loss, every):
+    poison_loss(2, float("inf"))
+    with pytest.raises(NonFiniteLossError, match=r"epoch 1 step 1: loss is inf"):
+        train(apply_overrides(tiny_cfg, {"train.finite_check_every": every}))
 
 
 def test_batch_larger_than_train_split_is_an_error(tiny_cfg):

@@ -141,3 +141,38 @@ def test_bf16_training_on_cpu_trains(tiny_cfg):
     summary = train(apply_overrides(tiny_cfg, {"train.precision": "bf16", "train.epochs": 1}))
     assert summary["epochs_run"] == 1 and math.isfinite(summary["best_val"]["r_mean"])
     assert summary["history"][0]["train"]["loss"] > 0
+
+
+def test_layout_hook_changes_no_bit_of_a_tiny_harma_step():
+    """Embeddings, loss and every adapter gradient of the built model equal those of the same model built
+    without the hook (build_model's steps written out), bit for bit on CPU."""
+    from harma.config import RunConfig, apply_overrides
+    from harma.losses import harma_loss
+    from harma.model.build import HarmaModel, build_clip, build_model
+    from harma.model.freeze import freeze_all_but_adapters
+    from harma.model.inject import inject_adapters
+
+    cfg = apply_overrides(RunConfig(), {"model.arch": "tiny", "adapter.bottleneck": 16, "adapter.heads": 2,
+                                        "adapter.bishare_width": 8})
+    torch.manual_seed(0)
+    hooked = build_model(cfg)
+    torch.manual_seed(0)
+    clip = build_clip("tiny", False)
+    inject_adapters(clip, cfg.adapter)
+    plain = HarmaModel(clip, cfg.loss.temp_init)
+    freeze_all_but_adapters(plain)
+    images = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    tokens = torch.randint(1, 400, (4, 77), generator=torch.Generator().manual_seed(1))
+    ids = torch.tensor([0, 0, 1, 2])
+    results = []
+    for model in (hooked, plain):
+        for name, p in model.named_parameters():   # non-zero `up` projections, so adapters matter
+            if "img_proj_up" in name or ".l2." in name:
+                nn.init.normal_(p, std=0.05, generator=torch.Generator().manual_seed(2))
+        img, txt, temp = model(images, tokens)
+        loss = harma_loss(img, txt, temp, ids, None, cfg.loss)["loss"]
+        loss.backward()
+        results.append((img, txt, loss, [p.grad for p in model.parameters() if p.requires_grad]))
+    (i1, t1, l1, g1), (i2, t2, l2, g2) = results
+    assert torch.equal(i1, i2) and torch.equal(t1, t2) and torch.equal(l1, l2)
+    assert len(g1) == len(g2) and all(torch.equal(a, b) for a, b in zip(g1, g2))
