@@ -2,7 +2,7 @@
 
 Read it top to bottom: set up the device (and DDP when launched by torchrun), build the model and data,
 then for each epoch train (losses on the batch gathered across ranks), evaluate val and test, keep the best
-epoch by val mR, save small atomic checkpoints, append a JSON line to the log and call `report` once.  A
+epoch by val mR, append a JSON line to the log, call `report` once, then save small atomic checkpoints.  A
 frozen model (`adapter.towers=none`) is evaluated once and not trained.  A NaN/inf loss stops the run with
 an error naming the epoch and step.
 """
@@ -222,11 +222,14 @@ def train(cfg: RunConfig, report: ReportFn | None = None, report_on_all_ranks: b
                   "trainable_params": n_trainable, "total_params": n_total,
                   "peak_memory_bytes": _peak_memory(device)}
         state.history.append(record)
+        # The epoch is logged and reported before the checkpoint that claims it is written: a stop in between
+        # re-runs the epoch on resume (reported again, the same record) and never loses its report.
         if rank == 0:
-            _save(out_dir, model, optimizer, scheduler, state, improved)
             _log_line(out_dir, record)
         if report is not None and (rank == 0 or report_on_all_ranks):
             report(record)
+        if rank == 0:
+            _save(out_dir, model, optimizer, scheduler, state, improved)
         dist_utils.barrier()
 
     return {"best_epoch": state.best_epoch, "best_val": state.best_val, "test_at_best_val": state.best_test,

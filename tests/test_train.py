@@ -137,3 +137,38 @@ def test_affiliation_loss_without_scene_labels_is_an_error(tiny_cfg, tmp_path):
         "data.test_json": os.path.join(root, "test.json"), "loss.w_affil": 0.5})
     with pytest.raises(ValueError, match="loss.w_affil=0.5: the affiliation loss needs scene labels"):
         train(cfg)
+
+
+def test_each_epoch_is_reported_before_the_checkpoint_that_claims_it(tiny_cfg):
+    """A stop between report and checkpoint re-runs the epoch; the other order would lose its report."""
+    from harma.checkpoint import load_checkpoint
+
+    last = os.path.join(tiny_cfg.train.out_dir, "last.pt")
+    seen = []
+
+    def report(record):
+        seen.append((record["epoch"], load_checkpoint(last)["epoch"] if os.path.exists(last) else 0))
+
+    train(tiny_cfg, report=report)
+    assert seen == [(1, 0), (2, 1)]
+
+
+def test_a_planted_pickle_in_last_pt_is_refused_not_run(tiny_cfg, tmp_path):
+    from harma.checkpoint import CheckpointError
+
+    marker = tmp_path / "ran"
+    os.makedirs(tiny_cfg.train.out_dir)
+    torch.save({"trainable": {}, "payload": _Payload(str(marker))}, os.path.join(tiny_cfg.train.out_dir, "last.pt"))
+    with pytest.raises(CheckpointError, match=r"last.pt: cannot be loaded with weights_only=True"):
+        train(tiny_cfg)
+    assert not marker.exists()
+
+
+class _Payload:
+    """Unpickling this would create a file: what a crafted checkpoint could do."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
