@@ -23,7 +23,9 @@ from harma.tune import cluster
 from harma.tune.cluster import ClusterError
 
 ROOT = Path(__file__).resolve().parents[2]
-LIMIT_S = 30
+# Not a speed goal: a bound far below Ray's own connection retries (minutes), far above a busy 2-core
+# machine's start-up (44 s measured while other jobs ran), so only a hang fails it.
+LIMIT_S = 120
 
 
 def closed_loopback_port() -> int:
