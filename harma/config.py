@@ -362,3 +362,16 @@ def write_text_atomic(path: Path, text: str) -> None:
 def flat_dict(cfg: RunConfig) -> dict[str, Any]:
     """{"adapter.bottleneck": 128, ...} for every key."""
     return {f"{s}.{k}": v for s, sec in to_dict(cfg).items() for k, v in sec.items()}
+
+
+# Keys a run may change when it resumes from its checkpoint: where and how fast it runs, and how long it trains.
+RESUME_FREE_KEYS = frozenset({
+    "train.epochs", "train.device", "train.out_dir", "train.resume", "train.eval_batch_size", "train.compile",
+    "train.tf32", "train.finite_check_every", "data.num_workers", "data.prefetch_factor", "data.cache",
+    "data.cache_dir"})
+
+
+def resume_conflicts(saved: RunConfig, cfg: RunConfig) -> list[str]:
+    """`key: saved -> new` for every key outside RESUME_FREE_KEYS whose value differs."""
+    old, new = flat_dict(saved), flat_dict(cfg)
+    return [f"{k}: {old[k]!r} -> {new[k]!r}" for k in new if k not in RESUME_FREE_KEYS and old.get(k) != new[k]]

@@ -2,7 +2,7 @@
 
 Read it top to bottom: set up the device (and DDP when launched by torchrun), build the model and data,
 then for each epoch train (losses on the batch gathered across ranks), evaluate val and test, keep the best
-epoch by val mR, append a JSON line to the log, call `report` once, then save small atomic checkpoints.  A
+epoch by val mR, call `report` once, then save small atomic checkpoints and append a JSON line to the log.  A
 frozen model (`adapter.towers=none`) is evaluated once and not trained.  A NaN/inf loss stops the run with
 an error naming the epoch and step.
 """
@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from harma import distributed as dist_utils
 from harma.checkpoint import load_checkpoint, load_trainable, save_atomic, trainable_state
-from harma.config import RunConfig, save_config
+from harma.config import ConfigError, RunConfig, load_config, resume_conflicts, save_config, write_text_atomic
 from harma.evaluate import evaluate_split
 from harma.model.adapters import ADAPTER_TYPES
 from harma.model.build import build_model, tokenizer_for
@@ -112,6 +112,18 @@ def _progress(loader, epoch: int):
     return loader
 
 
+def _check_same_run(out_dir: Path, cfg: RunConfig) -> None:
+    """Resuming continues the run in `out_dir` only when it is the same run (RESUME_FREE_KEYS may differ)."""
+    saved = out_dir / "config.yaml"
+    if not (cfg.train.resume and (out_dir / "last.pt").is_file() and saved.is_file()):
+        return
+    conflicts = resume_conflicts(load_config(str(saved)), cfg)
+    if conflicts:
+        raise ConfigError(f"train.out_dir={str(out_dir)!r} holds a run with another config ({'; '.join(conflicts[:6])}"
+                          f"{' ...' if len(conflicts) > 6 else ''}); use a new train.out_dir, or "
+                          f"train.resume=false to start that folder over")
+
+
 def _resume(out_dir: Path, model, optimizer, scheduler, cfg: RunConfig) -> TrainState:
     last = out_dir / "last.pt"
     if not (cfg.train.resume and last.is_file()):
@@ -122,6 +134,8 @@ def _resume(out_dir: Path, model, optimizer, scheduler, cfg: RunConfig) -> Train
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
     torch.set_rng_state(ckpt["rng"]["torch"])
+    if dist_utils.is_main():  # the log is the checkpoint's history, whatever a stop left after it
+        write_text_atomic(out_dir / "log.jsonl", "".join(json.dumps(r) + "\n" for r in ckpt["history"]))
     return TrainState(ckpt["epoch"], ckpt["best_epoch"], ckpt["best_val"], ckpt["best_test"], ckpt["history"])
 
 
@@ -163,6 +177,7 @@ def train(cfg: RunConfig, report: ReportFn | None = None, report_on_all_ranks: b
     world, rank = dist_utils.world_size(), dist_utils.rank()
     seed_everything(cfg.train.seed)
     out_dir = Path(cfg.train.out_dir)
+    _check_same_run(out_dir, cfg)
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out_dir / "config.yaml")
@@ -222,14 +237,14 @@ def train(cfg: RunConfig, report: ReportFn | None = None, report_on_all_ranks: b
                   "trainable_params": n_trainable, "total_params": n_total,
                   "peak_memory_bytes": _peak_memory(device)}
         state.history.append(record)
-        # The epoch is logged and reported before the checkpoint that claims it is written: a stop in between
-        # re-runs the epoch on resume (reported again, the same record) and never loses its report.
-        if rank == 0:
-            _log_line(out_dir, record)
+        # The epoch is reported before the checkpoint that claims it is written: a stop in between re-runs the
+        # epoch on resume (reported again, the same record) and never loses its report.  The log follows the
+        # checkpoint and is rewritten from its history on resume.
         if report is not None and (rank == 0 or report_on_all_ranks):
             report(record)
         if rank == 0:
             _save(out_dir, model, optimizer, scheduler, state, improved)
+            _log_line(out_dir, record)
         dist_utils.barrier()
 
     return {"best_epoch": state.best_epoch, "best_val": state.best_val, "test_at_best_val": state.best_test,

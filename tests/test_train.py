@@ -53,12 +53,12 @@ def test_best_epoch_selected_on_val_and_reports_its_test(tiny_cfg):
 def test_resume_continues_at_the_next_epoch(tiny_cfg):
     cfg = apply_overrides(tiny_cfg, {"train.epochs": 3})
 
-    def crash_after_first(record):
-        if record["epoch"] == 1:
+    def stop_in_second_report(record):
+        if record["epoch"] == 2:     # epoch 1 is checkpointed; epoch 2's checkpoint is not written yet
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(cfg, report=crash_after_first)
+        train(cfg, report=stop_in_second_report)
     seen = []
     summary = train(cfg, report=seen.append)
     assert [r["epoch"] for r in seen] == [2, 3]
@@ -172,3 +172,14 @@ class _Payload:
 
     def __reduce__(self):
         return (open, (self.path, "w"))
+
+
+def test_resuming_into_a_folder_of_another_run_is_refused(tiny_cfg):
+    train(apply_overrides(tiny_cfg, {"train.epochs": 1}))
+    with pytest.raises(ConfigError, match=r"holds a run with another config \(adapter.bottleneck: 16 -> 8\)"):
+        train(apply_overrides(tiny_cfg, {"adapter.bottleneck": 8}))
+    records = []
+    train(apply_overrides(tiny_cfg, {"train.device": "cpu", "data.num_workers": 0}), report=records.append)
+    assert [r["epoch"] for r in records] == [2]                 # same run, more epochs: resumes
+    fresh = train(apply_overrides(tiny_cfg, {"adapter.bottleneck": 8, "train.resume": False, "train.epochs": 1}))
+    assert fresh["epochs_run"] == 1
