@@ -2,7 +2,8 @@
 
 Best-so-far curves (by trial and by GPU-hours), the ASHA view (learning curve of every trial with the stop
 rungs marked, and how many trials stopped where), parallel coordinates over the searched parameters coloured
-by the objective, Optuna importances, one slice plot per parameter, and Pareto fronts of mR against cost.
+by the objective (SVG lines, not Plotly's WebGL parcoords), Optuna importances, one slice plot per parameter,
+and Pareto fronts of mR against cost.
 Parameter names and values are user text and are escaped with `label`.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 from harma.report.figures import label, styled
@@ -84,27 +86,60 @@ def stop_chart(counts: pd.DataFrame) -> go.Figure:
     return styled(fig, "Epochs each trial ran before it stopped", "epochs run", "trials", height=340)
 
 
-def _dimension(values: pd.Series, name: str) -> dict:
+def _axis(values: pd.Series, name: str) -> tuple[str, list[float], list[tuple[float, str]]]:
+    """One axis of the parallel chart: its label, the values mapped to [0, 1], and (position, text) ticks.
+
+    Numbers are scaled min to max (log10 first for wide positive ranges); categories are spread evenly in
+    sorted order; a constant axis sits at 0.5."""
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        v = values.astype(float)
-        if is_log_scale(v):
-            return dict(label=f"log10 {label(name)}", values=np.log10(v.to_numpy()).tolist())
-        return dict(label=label(name), values=v.tolist())
+        v = values.astype(float).to_numpy()
+        log = is_log_scale(values)
+        shown = np.log10(v) if log else v
+        lo, hi = float(np.nanmin(shown)), float(np.nanmax(shown))
+        span = hi - lo
+        norm = [0.5 if span == 0 else (x - lo) / span for x in shown]
+        ends = [(0.0, f"{np.nanmin(v):.3g}"), (1.0, f"{np.nanmax(v):.3g}")] if span else [(0.5, f"{lo:.3g}")]
+        return (f"{label(name)} (log)" if log else label(name)), norm, ends
     cats = sorted(values.astype(str).unique())
-    codes = [cats.index(x) for x in values.astype(str)]
-    return dict(label=label(name), values=codes, tickvals=list(range(len(cats))),
-                ticktext=[label(c) for c in cats])
+    step = 1.0 / (len(cats) - 1) if len(cats) > 1 else 0.0
+    pos = {c: (i * step if len(cats) > 1 else 0.5) for i, c in enumerate(cats)}
+    return label(name), [pos[x] for x in values.astype(str)], [(pos[c], label(c)) for c in cats]
 
 
-def parcoords_chart(table: pd.DataFrame, params: list[str]) -> go.Figure:
-    """Parallel coordinates: one axis per searched parameter and one for the objective, coloured by it."""
-    dims = [_dimension(table[p], _short(p)) for p in params]
-    dims.append(dict(label="val mR", values=table["objective"].astype(float).tolist()))
-    fig = go.Figure(go.Parcoords(
-        line=dict(color=table["objective"].astype(float).tolist(), colorscale="Viridis", showscale=True,
-                  colorbar=dict(title="val mR")), dimensions=dims))
-    fig = styled(fig, "Searched parameters of observed trials, coloured by val mR", "", "", height=460)
-    fig.update_layout(margin=dict(l=70, r=60, t=90, b=40))
+def parallel_chart(table: pd.DataFrame, params: list[str]) -> go.Figure:
+    """Parallel coordinates drawn as SVG lines (Plotly's parcoords needs WebGL): one vertical axis per searched
+    parameter and one for the objective, each scaled to its own range, one line per observed trial coloured
+    by its objective (Viridis), with each axis's range or categories written beside it."""
+    axes = [_axis(table[p], _short(p)) for p in params]
+    objective = table["objective"].astype(float)
+    axes.append(_axis(objective, "val mR"))
+    lo, hi = float(objective.min()), float(objective.max())
+    shade = [0.5 if hi == lo else (v - lo) / (hi - lo) for v in objective]
+    colors = sample_colorscale("Viridis", shade)
+    fig = go.Figure()
+    x = list(range(len(axes)))
+    for k, row in enumerate(table.reset_index(drop=True).itertuples(index=False)):
+        values = [f"{_short(p)}={label(table[p].iloc[k])}" for p in params]
+        fig.add_trace(go.Scatter(
+            x=x, y=[a[1][k] for a in axes], mode="lines+markers", showlegend=False,
+            line=dict(color=colors[k], width=2), marker=dict(size=5, color=colors[k]),
+            opacity=0.85 if row.status == "COMPLETE" else 0.45,
+            hovertemplate=f"{label(row.trial_id)} ({str(row.status).lower()}): val mR {row.objective:.2f}<br>"
+                          + "<br>".join(values) + "<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip",
+                             marker=dict(colorscale="Viridis", cmin=lo, cmax=hi, color=[lo], showscale=True,
+                                         colorbar=dict(title="val mR"))))
+    for i, (_, _, ticks) in enumerate(axes):
+        fig.add_shape(type="line", x0=i, x1=i, y0=0, y1=1, line=dict(color="#444", width=1), layer="below")
+        for pos, text in ticks:
+            fig.add_annotation(x=i, y=pos, text=text, showarrow=False, xanchor="left", xshift=4,
+                               font=dict(size=10, color="#333"), bgcolor="rgba(255,255,255,0.7)")
+    fig.update_xaxes(tickvals=x, ticktext=[a[0] for a in axes], range=[-0.3, len(axes) - 0.4], showgrid=False,
+                     zeroline=False, side="top")
+    fig.update_yaxes(range=[-0.05, 1.05], showticklabels=False, showgrid=False, zeroline=False)
+    fig = styled(fig, "Searched parameters of observed trials (each axis scaled to its own range), coloured by "
+                 "val mR", "", "", height=460)
+    fig.update_layout(margin=dict(l=40, r=60, t=110, b=30))
     return fig
 
 

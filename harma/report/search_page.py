@@ -74,9 +74,10 @@ def _params_section(page: Page, study: str, obs: pd.DataFrame, params: list[str]
     else:
         slices = search.slice_table(trials, params)
         page.csv("search-params.csv", slices)
-        sec.figure("search-parcoords", sf.parcoords_chart(slices, params), "Each line is one observed trial "
-                   "(COMPLETE or PRUNED); drag along an axis to filter. Categorical values are spread over "
-                   "their axis; wide positive ranges are shown as log10.", "search-params.csv")
+        sec.figure("search-parallel", sf.parallel_chart(slices, params), "Each line is one observed trial "
+                   "(COMPLETE solid, PRUNED faint); every axis runs from its lowest value (bottom) to its "
+                   "highest (top), written beside it; categorical values are spread over their axis in sorted "
+                   "order; wide positive ranges are on a log scale.", "search-params.csv")
         sec.figure("search-slices", sf.slices_chart(slices, params), "Slice plots of the objective against "
                    "each parameter.", "search-params.csv")
     _importance(sec, page, study, storage)

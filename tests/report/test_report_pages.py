@@ -17,7 +17,7 @@ from harma.results import ResultsStore
 
 FIGURE_IDS = {
     "abl": ["ablation-arms", "ablation-paired", "ablation-curves"],
-    "srch": ["search-best-by-trial", "search-best-by-gpu", "search-asha", "search-stops", "search-parcoords",
+    "srch": ["search-best-by-trial", "search-best-by-gpu", "search-asha", "search-stops", "search-parallel",
              "search-slices", "search-importances", "search-pareto-gpu", "search-pareto-params"],
     "rep": ["replicate-arms", "replicate-curves"],
 }
