@@ -1,5 +1,5 @@
-"""CLI hook and entry points of the report pages: `harma report NAME [--results ROOT] [--out reports/NAME]`
-and `harma report --index` (also `harma report-index`).
+"""CLI hook and entry points of the report pages: `harma report NAME [--results ROOT] [--out reports/NAME]
+[--screenshot PNG]` and `harma report --index` (also `harma report-index`).
 
 `build_study_report(store, study, out_dir, optuna_storage_url=None)` writes `out_dir/index.html` plus the
 CSV tables behind it and returns the page's path; `build_index(store, out_dir)` writes the index of every
@@ -56,6 +56,8 @@ def add_report_commands(subparsers: argparse._SubParsersAction) -> None:
                    "exists; the Optuna study name is the harma study name)")
     p.add_argument("--reference", default="harma", help="reference arm of ablations (default: harma)")
     p.add_argument("--top-k", type=int, default=10, help="rows of the top-configurations table (default 10)")
+    p.add_argument("--screenshot", metavar="PNG", help="also save a full-page screenshot of the page there "
+                   "(headless /usr/bin/chromium, offline, WebGL off)")
     p.set_defaults(func=run_report)
     q = subparsers.add_parser("report-index", help="write the index page of all studies under a results root")
     _common(q)
@@ -84,6 +86,20 @@ def run_report(args: argparse.Namespace) -> int:
     path = build_study_report(store, args.study, args.out or Path(DEFAULT_OUT) / args.study,
                               optuna_storage_url=args.optuna_storage, reference=args.reference, top_k=args.top_k)
     print(f"wrote {path}")
+    if args.screenshot:
+        return _screenshot(path, Path(args.screenshot))
+    return 0
+
+
+def _screenshot(page: Path, png: Path) -> int:
+    from harma.report.browser import screenshot_page
+
+    try:
+        screenshot_page(page, png)
+    except (FileNotFoundError, RuntimeError) as exc:
+        print(f"harma report: --screenshot {png}: {exc}")
+        return 2
+    print(f"wrote {png}")
     return 0
 
 
