@@ -17,7 +17,8 @@ DEFAULT_OUT = "reports"
 
 
 def build_study_report(store, study: str, out_dir: str | os.PathLike, optuna_storage_url: str | None = None,
-                       reference: str = "harma", top_k: int = 10) -> Path:
+                       reference: str = "harma", top_k: int = 10, min_importance_trials: int | None = None
+                       ) -> Path:
     """Write one study's self-contained page (and CSVs) into out_dir; return the index.html path.
 
     Without `optuna_storage_url`, harma.tune's default `<results root>/optuna/<study>.db` is used if it
@@ -25,11 +26,14 @@ def build_study_report(store, study: str, out_dir: str | os.PathLike, optuna_sto
     from harma.report.html import write_page
     from harma.report.importance import default_storage
     from harma.report.pages import study_page
+    from harma.report.search_page import MIN_IMPORTANCE_TRIALS
 
     if optuna_storage_url is None:
         optuna_storage_url = default_storage(store.root, study)
     page = study_page(study, store.read_trials(study), store.read_epochs(study), store.root,
-                      optuna_storage_url=optuna_storage_url, reference=reference, top_k=top_k)
+                      optuna_storage_url=optuna_storage_url, reference=reference, top_k=top_k,
+                      min_importance_trials=MIN_IMPORTANCE_TRIALS if min_importance_trials is None
+                      else min_importance_trials)
     return write_page(page, Path(out_dir))
 
 
@@ -56,6 +60,8 @@ def add_report_commands(subparsers: argparse._SubParsersAction) -> None:
                    "exists; the Optuna study name is the harma study name)")
     p.add_argument("--reference", default="harma", help="reference arm of ablations (default: harma)")
     p.add_argument("--top-k", type=int, default=10, help="rows of the top-configurations table (default 10)")
+    p.add_argument("--min-importance-trials", type=int, default=None, metavar="N",
+                   help="show Optuna importances only from N COMPLETE search trials on (default 10)")
     p.add_argument("--screenshot", metavar="PNG", help="also save a full-page screenshot of the page there "
                    "(headless /usr/bin/chromium, offline, WebGL off)")
     p.set_defaults(func=run_report)
@@ -84,7 +90,8 @@ def run_report(args: argparse.Namespace) -> int:
               f"(studies: {', '.join(store.studies()) or 'none'})")
         return 1
     path = build_study_report(store, args.study, args.out or Path(DEFAULT_OUT) / args.study,
-                              optuna_storage_url=args.optuna_storage, reference=args.reference, top_k=args.top_k)
+                              optuna_storage_url=args.optuna_storage, reference=args.reference, top_k=args.top_k,
+                              min_importance_trials=args.min_importance_trials)
     print(f"wrote {path}")
     if args.screenshot:
         return _screenshot(path, Path(args.screenshot))

@@ -32,6 +32,8 @@ section { background: #fff; border: 1px solid #ddd; border-radius: 6px; padding:
 h2 { font-size: 19px; border-bottom: 1px solid #eee; padding-bottom: 4px; }
 p.note { color: #555; font-size: 14px; }
 p.warn { color: #8a4b00; background: #fff4e0; padding: 6px 10px; border-radius: 4px; }
+div.banner { background: #fff4e0; border-bottom: 2px solid #e0a040; color: #6b3a00; padding: 10px 32px;
+             font-weight: 600; }
 table { border-collapse: collapse; font-size: 13px; margin: 8px 0; }
 th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: right; white-space: nowrap; }
 th { background: #f0f3f6; }
@@ -112,6 +114,12 @@ class Page:
     footer: str
     sections: list[Section] = field(default_factory=list)
     csvs: dict[str, pd.DataFrame] = field(default_factory=dict)
+    banners: list[str] = field(default_factory=list)
+
+    def banner(self, text: str) -> None:
+        """A warning shown right under the page header (plain text, escaped)."""
+        if text not in self.banners:
+            self.banners.append(text)
 
     def section(self, title: str) -> Section:
         anchor = slug(title)
@@ -150,10 +158,11 @@ def render(page: Page) -> str:
         parts = "".join(_figure_html(p) if isinstance(p, Figure) else p for p in s.parts)
         body.append(f'<section id="{s.anchor}"><h2>{esc(s.title)}</h2>{parts}</section>')
     subtitle = "".join(f"<p>{esc(line)}</p>" for line in page.subtitle)
+    banners = "".join(f'<div class="banner" role="alert">{esc(b)}</div>' for b in page.banners)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{esc(page.title)}"
             f"</title><style>{STYLE}</style>{script}</head><body><header><h1>{esc(page.title)}</h1>{subtitle}"
-            f"</header><nav>{nav}</nav><main>{''.join(body)}</main><footer>{esc(page.footer)}</footer>"
+            f"</header>{banners}<nav>{nav}</nav><main>{''.join(body)}</main><footer>{esc(page.footer)}</footer>"
             "</body></html>\n")
 
 
@@ -197,13 +206,17 @@ def fmt_count(v: object) -> str:
     return "–" if _bad(v) else f"{int(round(float(v))):,}"
 
 
-def fmt_ci(mean: float, low: float, high: float, n: int, digits: int = 2, count: bool = False) -> str:
-    """'31.25 ± 0.84' (half-width of the interval), or '31.25 (n=1)' when there is no interval."""
+def fmt_ci(mean: float, low: float, high: float, n: int, digits: int = 2, count: bool = False,
+           clipped: bool = False) -> str:
+    """'31.25 ± 0.84' (half-width of the interval), '0.50 [0.00, 3.10] clipped' when the interval was cut to
+    its metric's range, or '31.25 (n=1)' when there is no interval."""
     if n == 0 or _bad(mean):
         return "–"
     m = f"{mean:,.0f}" if count else f"{mean:.{digits}f}"
     if _bad(low) or _bad(high):
         return f"{m} (n={n})"
+    if clipped:
+        return f"{m} [{low:.{digits}f}, {high:.{digits}f}] clipped"
     half = (high - low) / 2
     h = f"{half:,.0f}" if count else f"{half:.{digits}f}"
     return f"{m} ± {h}"

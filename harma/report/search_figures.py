@@ -143,12 +143,12 @@ def parallel_chart(table: pd.DataFrame, params: list[str]) -> go.Figure:
     return fig
 
 
-def importance_chart(frame: pd.DataFrame) -> go.Figure:
-    """Horizontal bars of Optuna parameter importances, most important on top."""
+def importance_chart(frame: pd.DataFrame, n: int) -> go.Figure:
+    """Horizontal bars of Optuna parameter importances, most important on top, titled with n trials."""
     rows = frame.iloc[::-1]
     fig = go.Figure(go.Bar(x=rows["importance"].tolist(), y=[label(p) for p in rows["param"]],
                            orientation="h", marker_color="#1f77b4"))
-    return styled(fig, "Optuna parameter importances", "importance (sums to 1)", "",
+    return styled(fig, f"Optuna parameter importances (n = {n} COMPLETE trials)", "importance (sums to 1)", "",
                   height=max(260, 60 + 40 * len(frame)))
 
 

@@ -16,8 +16,12 @@ from harma.report.importance import param_importances
 from harma.report.overrides import format_value
 
 
+MIN_IMPORTANCE_TRIALS = 10
+
+
 def add_search_sections(page: Page, study: str, trials: pd.DataFrame, epochs: pd.DataFrame,
-                        optuna_storage_url: str | None, top: int = 10) -> None:
+                        optuna_storage_url: str | None, top: int = 10,
+                        min_importance_trials: int = MIN_IMPORTANCE_TRIALS) -> None:
     """Append every search section for the study's search trials."""
     obs = search.observed(trials)
     params = searched_params(obs)
@@ -38,7 +42,7 @@ def add_search_sections(page: Page, study: str, trials: pd.DataFrame, epochs: pd
         sec.figure("search-best-by-gpu", sf.best_by_gpu_chart(by_gpu), "GPU-hours accumulate in the order "
                    "trials finished.", "search-best-by-gpu.csv")
     _asha_section(page, trials, epochs)
-    _params_section(page, study, obs, params, trials, optuna_storage_url)
+    _params_section(page, study, obs, params, trials, optuna_storage_url, min_importance_trials)
     _pareto_section(page, trials)
     _top_section(page, trials, params, top)
 
@@ -63,7 +67,7 @@ def _asha_section(page: Page, trials: pd.DataFrame, epochs: pd.DataFrame) -> Non
 
 
 def _params_section(page: Page, study: str, obs: pd.DataFrame, params: list[str], trials: pd.DataFrame,
-                    storage: str | None) -> None:
+                    storage: str | None, min_trials: int) -> None:
     sec = page.section("Search: parameters")
     fixed = fixed_params(obs if len(obs) else trials)
     if fixed:
@@ -80,18 +84,23 @@ def _params_section(page: Page, study: str, obs: pd.DataFrame, params: list[str]
                    "order; wide positive ranges are on a log scale.", "search-params.csv")
         sec.figure("search-slices", sf.slices_chart(slices, params), "Slice plots of the objective against "
                    "each parameter.", "search-params.csv")
-    _importance(sec, page, study, storage)
+    _importance(sec, page, study, storage, int((trials["status"] == "COMPLETE").sum()), min_trials)
 
 
-def _importance(sec: Section, page: Page, study: str, storage: str | None) -> None:
+def _importance(sec: Section, page: Page, study: str, storage: str | None, n: int, min_trials: int) -> None:
+    if n < min_trials:
+        sec.text(f"Parameter importances: hidden, since only n = {n} trials are COMPLETE and a ranking of "
+                 f"parameters from fewer than {min_trials} finished trials mostly reflects noise.", "warn")
+        return
     frame, description = param_importances(storage, study)
     if frame is None:
-        sec.text(f"Parameter importances: {description}.", "warn")
+        sec.text(f"Parameter importances (n = {n} COMPLETE trials): {description}.", "warn")
         return
     page.csv("search-importances.csv", frame)
-    sec.text(f"Parameter importances: {description}.", "note")
-    sec.figure("search-importances", sf.importance_chart(frame), "Importance of each parameter for the "
-               "objective, as computed by Optuna.", "search-importances.csv")
+    sec.text(f"Parameter importances from n = {n} COMPLETE trials: {description}.", "note")
+    sec.figure("search-importances", sf.importance_chart(frame, n), f"Importance of each parameter for the "
+               f"objective, as computed by Optuna from n = {n} COMPLETE trials (shown from "
+               f"{min_trials} on).", "search-importances.csv")
 
 
 def _pareto_section(page: Page, trials: pd.DataFrame) -> None:

@@ -51,7 +51,8 @@ def test_plotly_inlined_once_and_nothing_remote(built_pages, name):
 def test_building_twice_gives_identical_files(fake_root, built_pages, tmp_path):
     store, storage = fake_root
     for name in ("abl", "srch", "rep"):
-        again = build_study_report(store, name, tmp_path / name, optuna_storage_url=storage)
+        again = build_study_report(store, name, tmp_path / name, optuna_storage_url=storage,
+                                   min_importance_trials=5)
         first = built_pages[name].parent
         assert sorted(p.name for p in first.iterdir()) == sorted(p.name for p in again.parent.iterdir())
         for f in first.iterdir():
@@ -83,14 +84,24 @@ def test_search_page_top_k_and_importances(built_pages):
     html = built_pages["srch"].read_text()
     assert "--set adapter.bottleneck=128 adapter.share=bishare data.dataset=rsitmd" in html
     assert "PedAnovaImportanceEvaluator" in html
+    assert "Parameter importances from n = 6 COMPLETE trials" in html
+    assert "Optuna parameter importances (n = 6 COMPLETE trials)" in html  # the figure's title
+
+
+def test_importances_hidden_below_the_minimum_of_finished_trials(fake_root, tmp_path):
+    store, storage = fake_root
+    html = build_study_report(store, "srch", tmp_path / "s", optuna_storage_url=storage).read_text()
+    assert "search-importances" not in figure_ids(html)
+    assert "hidden, since only n = 6 trials are COMPLETE" in html and "fewer than 10 finished" in html
     assert "Epochs at which ASHA pruned trials: 2, 4." in html
 
 
 def test_search_page_without_optuna_storage_says_unavailable(fake_root, tmp_path):
     store, _ = fake_root
-    html = build_study_report(store, "srch", tmp_path / "s").read_text()
+    html = build_study_report(store, "srch", tmp_path / "s", min_importance_trials=5).read_text()
     assert "importances are unavailable" in html and "search-importances" not in figure_ids(html)
-    html = build_study_report(store, "srch", tmp_path / "t", optuna_storage_url="sqlite:////no/such.db").read_text()
+    html = build_study_report(store, "srch", tmp_path / "t", optuna_storage_url="sqlite:////no/such.db",
+                              min_importance_trials=5).read_text()
     assert "does not exist" in html
 
 
@@ -100,6 +111,21 @@ def test_single_seed_ablation_says_no_test_possible(tmp_path):
     html = build_study_report(store, "one", tmp_path / "one").read_text()
     assert "no test is possible" in html and "(paired t)" not in html and "(wilcoxon)" not in html
     assert "(n=1)" in html
+
+
+def test_two_seed_ablation_shows_no_p_value_and_a_banner(tmp_path):
+    store = ResultsStore(tmp_path / "r")
+    write_ablation(store, "two", seeds=(0, 1), extra_trials=False)
+    html = build_study_report(store, "two", tmp_path / "two").read_text()
+    assert '<div class="banner" role="alert">Small samples: harma has 2 seeds' in html
+    assert "2 seeds: no test (needs ≥ 3 paired seeds)" in html  # the table cells
+    assert "2 seeds: no test" in re.search(r'id="ablation-paired".*?</script>', html, re.S).group(0)  # figure
+    assert "(paired t)" not in html and "(wilcoxon)" not in html
+    assert re.search(r"<td class=\"num\">-?\d+\.\d\d ± \d+\.\d\d</td>", html)  # Δ with its interval
+
+
+def test_three_seeds_no_banner(built_pages):
+    assert 'class="banner"' not in built_pages["abl"].read_text()
 
 
 def test_missing_reference_arm_and_running_only_study(tmp_path):
