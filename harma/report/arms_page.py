@@ -9,9 +9,11 @@ from __future__ import annotations
 import pandas as pd
 
 from harma.report import arms
+from harma.report.arm_defs import arm_definitions, arm_overrides
 from harma.report.figures import arms_chart, curves_chart, paired_chart
 from harma.report.frames import arm_order, complete_per_seed, exclusion_text
 from harma.report.html import Page, fmt, fmt_ci, fmt_p
+from harma.report.spec import StudySpec, base_text, base_values
 from harma.report.stats import CI_METHOD, MIN_TEST_PAIRS, WILCOXON_MIN_PAIRS
 
 HEADERS = {"r_mean": "mR", "txt_r1": "txt R@1", "txt_r5": "txt R@5", "txt_r10": "txt R@10",
@@ -63,11 +65,13 @@ def _paired_view(diffs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
 
 
 def add_arms_sections(page: Page, kind: str, trials: pd.DataFrame, epochs: pd.DataFrame,
-                      reference: str) -> None:
-    """Append the summary, paired-difference and learning-curve sections for one kind of arm trials."""
+                      reference: str, spec: StudySpec | None = None) -> None:
+    """Append the arm definitions, summary, paired-difference and learning-curve sections for one kind of
+    arm trials."""
     done = complete_per_seed(trials)
     names = arm_order(done["arm_label"], reference)
     title = "Ablation" if kind == "ablation" else "Replicate"
+    _definitions_section(page, kind, title, trials, reference, spec)
     sec = page.section(f"{title}: arms × metrics")
     sec.text(exclusion_text(trials) + " Only COMPLETE trials enter these statistics; a seed run twice "
              "counts once (the last finished).", "note")
@@ -102,6 +106,20 @@ def add_arms_sections(page: Page, kind: str, trials: pd.DataFrame, epochs: pd.Da
                f"{kind}-summary.csv")
     _paired_section(page, kind, title, done, names, reference)
     _curves_section(page, kind, title, done, epochs, names)
+
+
+def _definitions_section(page: Page, kind: str, title: str, trials: pd.DataFrame, reference: str,
+                         spec: StudySpec | None) -> None:
+    sec = page.section(f"{title}: arm definitions")
+    sec.text(base_text(spec), "note" if spec is not None else "warn")
+    names = arm_order(trials["arm_label"], reference)
+    table = arm_definitions(arm_overrides(trials, names, spec), reference,
+                            base_values(spec) if spec is not None else None)
+    page.csv(f"{kind}-arm-definitions.csv", table)
+    sec.table(table, text_columns=("arm",), code_columns=("overrides", "versus reference"))
+    sec.text(f"Overrides: what the arm sets on top of the base config. Versus reference: each key whose value "
+             f"differs from the reference arm '{reference}', as reference value → arm value ('(base)': the "
+             "key keeps the base config's value).", "note")
 
 
 def _paired_section(page: Page, kind: str, title: str, done: pd.DataFrame, names: list[str],

@@ -12,13 +12,15 @@ import argparse
 import os
 from pathlib import Path
 
+from harma.report.spec import SpecError, StudySpec, find_spec
+
 DEFAULT_ROOT = os.environ.get("HARMA_RESULTS", "results")
 DEFAULT_OUT = "reports"
 
 
 def build_study_report(store, study: str, out_dir: str | os.PathLike, optuna_storage_url: str | None = None,
-                       reference: str = "harma", top_k: int = 10, min_importance_trials: int | None = None
-                       ) -> Path:
+                       reference: str = "harma", top_k: int = 10, min_importance_trials: int | None = None,
+                       spec: StudySpec | None = None) -> Path:
     """Write one study's self-contained page (and CSVs) into out_dir; return the index.html path.
 
     Without `optuna_storage_url`, harma.tune's default `<results root>/optuna/<study>.db` is used if it
@@ -33,7 +35,7 @@ def build_study_report(store, study: str, out_dir: str | os.PathLike, optuna_sto
     page = study_page(study, store.read_trials(study), store.read_epochs(study), store.root,
                       optuna_storage_url=optuna_storage_url, reference=reference, top_k=top_k,
                       min_importance_trials=MIN_IMPORTANCE_TRIALS if min_importance_trials is None
-                      else min_importance_trials)
+                      else min_importance_trials, spec=spec)
     return write_page(page, Path(out_dir))
 
 
@@ -62,6 +64,9 @@ def add_report_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=int, default=10, help="rows of the top-configurations table (default 10)")
     p.add_argument("--min-importance-trials", type=int, default=None, metavar="N",
                    help="show Optuna importances only from N COMPLETE search trials on (default 10)")
+    p.add_argument("--study", dest="study_file", metavar="FILE", help="the study file, for the base config in "
+                   "reproduce lines and arm definitions and the resources per trial (default: studies/NAME.yaml "
+                   "when it exists)")
     p.add_argument("--screenshot", metavar="PNG", help="also save a full-page screenshot of the page there "
                    "(headless /usr/bin/chromium, offline, WebGL off)")
     p.set_defaults(func=run_report)
@@ -89,9 +94,14 @@ def run_report(args: argparse.Namespace) -> int:
         print(f"harma report: no study '{args.study}' under {args.results} "
               f"(studies: {', '.join(store.studies()) or 'none'})")
         return 1
+    try:
+        spec = find_spec(args.study, args.study_file)
+    except SpecError as exc:
+        print(f"harma report: --study: {exc}")
+        return 2
     path = build_study_report(store, args.study, args.out or Path(DEFAULT_OUT) / args.study,
                               optuna_storage_url=args.optuna_storage, reference=args.reference, top_k=args.top_k,
-                              min_importance_trials=args.min_importance_trials)
+                              min_importance_trials=args.min_importance_trials, spec=spec)
     print(f"wrote {path}")
     if args.screenshot:
         return _screenshot(path, Path(args.screenshot))

@@ -13,7 +13,8 @@ from harma.report import search_figures as sf
 from harma.report.frames import exclusion_text, fixed_params, searched_params
 from harma.report.html import Page, Section, fmt, fmt_count
 from harma.report.importance import param_importances
-from harma.report.overrides import format_value
+from harma.report.overrides import format_value, row_params
+from harma.report.spec import StudySpec, base_text, train_command
 
 
 MIN_IMPORTANCE_TRIALS = 10
@@ -21,7 +22,7 @@ MIN_IMPORTANCE_TRIALS = 10
 
 def add_search_sections(page: Page, study: str, trials: pd.DataFrame, epochs: pd.DataFrame,
                         optuna_storage_url: str | None, top: int = 10,
-                        min_importance_trials: int = MIN_IMPORTANCE_TRIALS) -> None:
+                        min_importance_trials: int = MIN_IMPORTANCE_TRIALS, spec: StudySpec | None = None) -> None:
     """Append every search section for the study's search trials."""
     obs = search.observed(trials)
     params = searched_params(obs)
@@ -44,7 +45,7 @@ def add_search_sections(page: Page, study: str, trials: pd.DataFrame, epochs: pd
     _asha_section(page, trials, epochs)
     _params_section(page, study, obs, params, trials, optuna_storage_url, min_importance_trials)
     _pareto_section(page, trials)
-    _top_section(page, trials, params, top)
+    _top_section(page, trials, params, top, spec)
 
 
 def _asha_section(page: Page, trials: pd.DataFrame, epochs: pd.DataFrame) -> None:
@@ -123,17 +124,28 @@ def _pareto_section(page: Page, trials: pd.DataFrame) -> None:
         sec.text("No COMPLETE trial with a recorded cost yet.", "note")
 
 
-def _top_section(page: Page, trials: pd.DataFrame, params: list[str], k: int) -> None:
+def _top_section(page: Page, trials: pd.DataFrame, params: list[str], k: int, spec: StudySpec | None) -> None:
     sec = page.section(f"Search: top {k} configurations")
     top = search.top_k(trials, params, k)
     if top.empty:
         sec.text("No COMPLETE trial yet.", "note")
         return
+    rows = trials.set_index("trial_id")
+    if spec is not None:
+        top["reproduce"] = [train_command(spec, row_params(rows.loc[t].to_dict())) for t in top["trial_id"]]
     page.csv("search-top.csv", top)
-    sec.text("Ranked by val mR; test mR is at the best val epoch. To reproduce a configuration, run the "
-             "study's base config with its overrides, which list every searched or overridden key.", "note")
+    sec.text(base_text(spec), "note" if spec is not None else "warn")
+    if spec is not None:
+        sec.text("Ranked by val mR; test mR is at the best val epoch. Each reproduce line rebuilds the trial's "
+                 "exact run config: the base config, the study's base overrides, then the trial's own "
+                 "parameters (its seed included).", "note")
+    else:
+        sec.text("Ranked by val mR; test mR is at the best val epoch. Without the study file only the trial's "
+                 "own parameters are known: add them to the study's base config and base overrides to "
+                 "reproduce a trial.", "note")
     view = pd.DataFrame({
         "rank": top["rank"], "trial": top["trial_id"], "val mR": top[search.OBJECTIVE].map(fmt),
         "test mR": top["test_r_mean"].map(fmt), "GPU-hours": top["gpu_hours"].map(lambda v: fmt(v, 3)),
-        "trainable params": top["trainable_params"].map(fmt_count), "overrides": top["overrides"]})
-    sec.table(view, text_columns=("trial",), code_columns=("overrides",))
+        "trainable params": top["trainable_params"].map(fmt_count)})
+    view["reproduce" if spec is not None else "overrides"] = top["reproduce" if spec is not None else "overrides"]
+    sec.table(view, text_columns=("trial",), code_columns=("reproduce", "overrides"))

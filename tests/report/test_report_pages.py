@@ -38,6 +38,12 @@ def test_page_has_every_figure_and_its_csv(built_pages, name):
         assert (path.parent / csv).is_file(), csv
 
 
+@pytest.mark.parametrize("name", ["abl", "srch", "rep", "index"])
+def test_element_ids_are_unique(built_pages, name):
+    ids = re.findall(r' id="([^"]+)"', built_pages[name].read_text())
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+
+
 @pytest.mark.parametrize("name", ["abl", "srch", "rep"])
 def test_plotly_inlined_once_and_nothing_remote(built_pages, name):
     html = built_pages[name].read_text()
