@@ -14,7 +14,7 @@ import pandas as pd
 from harma.report.stats import WILCOXON_MIN_PAIRS, clip_interval, holm, mean_ci, paired_test
 
 RETRIEVAL = ("r_mean", "txt_r1", "txt_r5", "txt_r10", "img_r1", "img_r5", "img_r10")
-COST = ("trainable_params", "gpu_hours")
+COST = ("trainable_params", "cost_hours")  # cost_hours: see harma.report.cost
 SUMMARY_METRICS = tuple(f"test_{m}" for m in RETRIEVAL) + tuple(f"val_{m}" for m in RETRIEVAL) + COST
 TESTED_METRICS = ("test_r_mean", "val_r_mean") + tuple(
     f"{s}_{m}" for s in ("test", "val") for m in RETRIEVAL if m != "r_mean")

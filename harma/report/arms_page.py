@@ -1,6 +1,7 @@
 """Sections of a study page for arm-based trials (kind `ablation` or `replicate`).
 
-Summary tables (test and val retrieval, trainable parameters, GPU-hours; mean ± 95% CI over seeds), the
+Arm definitions, summary tables (test and val retrieval, trainable parameters, cost in GPU-hours or CPU
+core-hours, see harma.report.cost; mean ± 95% CI over seeds), the
 chart of mR per arm, paired differences to the reference arm with their tests and Holm-adjusted p-values,
 and per-arm learning curves.  Only COMPLETE trials count; the sections say how many others were left out.
 """
@@ -10,6 +11,7 @@ import pandas as pd
 
 from harma.report import arms
 from harma.report.arm_defs import arm_definitions, arm_overrides
+from harma.report.cost import CostBasis, add_cost, cost_basis
 from harma.report.figures import arms_chart, curves_chart, paired_chart
 from harma.report.frames import arm_order, complete_per_seed, exclusion_text
 from harma.report.html import Page, fmt, fmt_ci, fmt_p
@@ -18,30 +20,31 @@ from harma.report.stats import CI_METHOD, MIN_TEST_PAIRS, WILCOXON_MIN_PAIRS
 
 HEADERS = {"r_mean": "mR", "txt_r1": "txt R@1", "txt_r5": "txt R@5", "txt_r10": "txt R@10",
            "img_r1": "img R@1", "img_r5": "img R@5", "img_r10": "img R@10",
-           "trainable_params": "trainable params", "gpu_hours": "GPU-hours"}
+           "trainable_params": "trainable params"}
 
 
-def _summary_view(summary: pd.DataFrame, arm_names: list[str], metrics: list[str]) -> pd.DataFrame:
+def _summary_view(summary: pd.DataFrame, arm_names: list[str], metrics: list[str], cost: str) -> pd.DataFrame:
     rows = []
     for arm in arm_names:
         sub = summary[summary["arm"] == arm].set_index("metric")
         row = {"arm": arm, "seeds": int(sub["n"].max()) if len(sub) else 0}
         for m in metrics:
             r = sub.loc[m]
-            name = HEADERS.get(m.split("_", 1)[1] if m.startswith(("val_", "test_")) else m, m)
+            name = cost if m == "cost_hours" else HEADERS.get(m.split("_", 1)[1] if m.startswith(("val_", "test_"))
+                                                              else m, m)
             row[name] = fmt_ci(r["mean"], r["ci_low"], r["ci_high"], int(r["n"]),
-                               count=(m == "trainable_params"), digits=3 if m == "gpu_hours" else 2,
+                               count=(m == "trainable_params"), digits=3 if m == "cost_hours" else 2,
                                clipped=bool(r["clipped"]))
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _seed_view(seeds: pd.DataFrame) -> pd.DataFrame:
+def _seed_view(seeds: pd.DataFrame, cost: str) -> pd.DataFrame:
     view = pd.DataFrame({"arm": seeds["arm"], "seed": seeds["seed"].map(lambda v: "–" if pd.isna(v) else int(v)),
                          "trial": seeds["trial_id"]})
     for m in ("val_r_mean", "test_r_mean", "test_txt_r1", "test_img_r1"):
         view[m.replace("_r_mean", " mR").replace("_", " ")] = seeds[m].map(fmt)
-    view["GPU-hours"] = seeds["gpu_hours"].map(lambda v: fmt(v, 3))
+    view[cost] = seeds["cost_hours"].map(lambda v: fmt(v, 3))
     return view
 
 
@@ -65,9 +68,12 @@ def _paired_view(diffs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
 
 
 def add_arms_sections(page: Page, kind: str, trials: pd.DataFrame, epochs: pd.DataFrame,
-                      reference: str, spec: StudySpec | None = None) -> None:
+                      reference: str, spec: StudySpec | None = None, basis: CostBasis | None = None) -> None:
     """Append the arm definitions, summary, paired-difference and learning-curve sections for one kind of
-    arm trials."""
+    arm trials (the trials come from harma.report.frames.prepare; `cost_hours` is added if missing)."""
+    if basis is None or "cost_hours" not in trials:
+        basis = basis or cost_basis(trials, spec)
+        trials = add_cost(trials, basis, spec)
     done = complete_per_seed(trials)
     names = arm_order(done["arm_label"], reference)
     title = "Ablation" if kind == "ablation" else "Replicate"
@@ -96,10 +102,12 @@ def add_arms_sections(page: Page, kind: str, trials: pd.DataFrame, epochs: pd.Da
              "way). Test metrics are taken at the epoch with the best validation mR.", "note")
     test_cols = [f"test_{m}" for m in arms.RETRIEVAL] + list(arms.COST)
     sec.text("Test split (at best val epoch), with cost:")
-    sec.table(_summary_view(summary, names, test_cols), text_columns=("arm",))
+    sec.table(_summary_view(summary, names, test_cols, basis.label), text_columns=("arm",))
+    sec.text(basis.how, "note")
     sec.text("Validation split (best epoch):")
-    sec.table(_summary_view(summary, names, [f"val_{m}" for m in arms.RETRIEVAL]), text_columns=("arm",))
-    sec.table(_seed_view(seeds), text_columns=("arm", "trial"), details="Every COMPLETE trial (per seed)")
+    sec.table(_summary_view(summary, names, [f"val_{m}" for m in arms.RETRIEVAL], basis.label),
+              text_columns=("arm",))
+    sec.table(_seed_view(seeds, basis.label), text_columns=("arm", "trial"), details="Every COMPLETE trial (per seed)")
     sec.link(f"{kind}-summary.csv", f"{kind}-summary.csv (all numbers), {kind}-per-seed.csv (every trial)")
     sec.figure(f"{kind}-arms", arms_chart(summary, seeds, names), "Dots: mean; bars: 95% t-interval, cut to "
                "[0, 100]; faint dots: individual seeds; the axis labels give each arm's number of seeds.",

@@ -10,6 +10,7 @@ from urllib.parse import quote
 import pandas as pd
 
 from harma.report.arms_page import add_arms_sections
+from harma.report.cost import add_cost, cost_basis
 from harma.report.frames import kinds, prepare, status_counts
 from harma.report.html import Page, esc, fmt
 from harma.report.search_page import MIN_IMPORTANCE_TRIALS, add_search_sections
@@ -26,6 +27,8 @@ def study_page(study: str, trials: pd.DataFrame, epochs: pd.DataFrame, root: str
                min_importance_trials: int = MIN_IMPORTANCE_TRIALS, spec: StudySpec | None = None) -> Page:
     """Build the Page of one study from its trials and epochs frames (and its study file's spec, if known)."""
     trials = prepare(trials)
+    basis = cost_basis(trials, spec)
+    trials = add_cost(trials, basis, spec)
     counts = status_counts(trials)
     present = kinds(trials)
     subtitle = [f"Kind: {', '.join(present) or 'no trials yet'} · {len(trials)} trials: "
@@ -41,9 +44,9 @@ def study_page(study: str, trials: pd.DataFrame, epochs: pd.DataFrame, root: str
         sub_epochs = epochs[epochs["trial_id"].isin(set(sub["trial_id"]))]
         if kind == "search":
             add_search_sections(page, study, sub, sub_epochs, optuna_storage_url, top_k, min_importance_trials,
-                                spec)
+                                spec, basis)
         else:
-            add_arms_sections(page, kind, sub, sub_epochs, reference, spec)
+            add_arms_sections(page, kind, sub, sub_epochs, reference, spec, basis)
     _failed_section(page, trials)
     return page
 

@@ -1,6 +1,6 @@
 """Plotly figures for search studies, each built from one tidy table of harma.report.search.
 
-Best-so-far curves (by trial and by GPU-hours), the ASHA view (learning curve of every trial with the stop
+Best-so-far curves (by trial number and by cost), the ASHA view (learning curve of every trial with the stop
 rungs marked, and how many trials stopped where), parallel coordinates over the searched parameters coloured
 by the objective (SVG lines, not Plotly's WebGL parcoords), Optuna importances, one slice plot per parameter,
 and Pareto fronts of mR against cost.
@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
+from harma.report.cost import CostBasis
 from harma.report.figures import label, styled
 from harma.report.search import is_log_scale
 
@@ -38,20 +39,25 @@ def best_by_trial_chart(table: pd.DataFrame) -> go.Figure:
                                  hovertemplate="trial %{x} (%{text}): %{y:.2f}<extra></extra>"))
     fig.add_trace(go.Scatter(x=table["trial_number"].tolist(), y=table["best_so_far"].tolist(), mode="lines",
                              name="best so far", line=dict(shape="hv", color="#2ca02c", width=2)))
-    return styled(fig, "Best-so-far objective by trial (start order)", "trial number", OBJ)
+    fig.update_xaxes(tickformat="d")
+    return styled(fig, "Best-so-far objective by trial (start order)", "trial number (as in the trial id)", OBJ)
 
 
-def best_by_gpu_chart(table: pd.DataFrame) -> go.Figure:
-    """Best COMPLETE objective so far against cumulative GPU-hours of all finished trials."""
+def best_by_cost_chart(table: pd.DataFrame, basis: CostBasis) -> go.Figure:
+    """Best COMPLETE objective so far against the cumulative cost (GPU-hours, CPU core-hours or wall hours) of
+    all finished trials."""
     fig = go.Figure()
     done = table[(table["status"] == "COMPLETE") & table["objective"].notna()]
-    fig.add_trace(go.Scatter(x=done["cumulative_gpu_hours"].tolist(), y=done["objective"].tolist(),
+    fig.add_trace(go.Scatter(x=done["cumulative_cost_hours"].tolist(), y=done["objective"].tolist(),
                              mode="markers", name="complete trial", text=[label(t) for t in done["trial_id"]],
                              marker=dict(color=STATUS_COLORS["COMPLETE"], size=8),
-                             hovertemplate="%{text}: %{y:.2f} at %{x:.2f} GPU-h<extra></extra>"))
-    fig.add_trace(go.Scatter(x=table["cumulative_gpu_hours"].tolist(), y=table["best_so_far"].tolist(),
+                             hovertemplate=f"%{{text}}: %{{y:.2f}} at %{{x:.3g}} {basis.short}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=table["cumulative_cost_hours"].tolist(), y=table["best_so_far"].tolist(),
                              mode="lines", name="best so far", line=dict(shape="hv", color="#2ca02c", width=2)))
-    return styled(fig, "Best-so-far objective by GPU-hours spent (finish order)", "cumulative GPU-hours", OBJ)
+    fig = styled(fig, f"Best-so-far objective by {basis.label} spent (finish order)", f"cumulative {basis.label}",
+                 OBJ)
+    fig.update_xaxes(rangemode="tozero")
+    return fig
 
 
 def asha_chart(curves: pd.DataFrame, rungs: list[int]) -> go.Figure:
@@ -83,6 +89,8 @@ def stop_chart(counts: pd.DataFrame) -> go.Figure:
         fig.add_trace(go.Bar(x=rows["stop_epoch"].tolist(), y=rows["trials"].tolist(), name=status.lower(),
                              marker_color=STATUS_COLORS.get(status, "#444")))
     fig.update_layout(barmode="stack")
+    fig.update_xaxes(tickformat="d", dtick=1 if len(counts) and counts["stop_epoch"].max() <= 30 else None)
+    fig.update_yaxes(tickformat="d", rangemode="tozero")
     return styled(fig, "Epochs each trial ran before it stopped", "epochs run", "trials", height=340)
 
 

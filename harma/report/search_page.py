@@ -1,6 +1,6 @@
 """Sections of a study page for search trials (Optuna sampler, ASHA scheduler).
 
-Progress (best-so-far by trial and by GPU-hours), the ASHA view, the searched parameters (parallel
+Progress (best-so-far by trial number and by cost: GPU-hours, or CPU core-hours without GPUs), the ASHA view, the searched parameters (parallel
 coordinates, Optuna importances, slice plots), cost against quality (Pareto fronts) and the top-k
 configurations with the exact `--set` overrides that reproduce them.
 """
@@ -10,42 +10,49 @@ import pandas as pd
 
 from harma.report import search
 from harma.report import search_figures as sf
-from harma.report.frames import exclusion_text, fixed_params, searched_params
+from harma.report.cost import COST, CostBasis, add_cost, best_so_far_by_cost, cost_basis
+from harma.report.frames import exclusion_text, fixed_params, searched_params, trial_numbers
 from harma.report.html import Page, Section, fmt, fmt_count
 from harma.report.importance import param_importances
 from harma.report.overrides import format_value, row_params
 from harma.report.spec import StudySpec, base_text, train_command
-
 
 MIN_IMPORTANCE_TRIALS = 10
 
 
 def add_search_sections(page: Page, study: str, trials: pd.DataFrame, epochs: pd.DataFrame,
                         optuna_storage_url: str | None, top: int = 10,
-                        min_importance_trials: int = MIN_IMPORTANCE_TRIALS, spec: StudySpec | None = None) -> None:
-    """Append every search section for the study's search trials."""
+                        min_importance_trials: int = MIN_IMPORTANCE_TRIALS, spec: StudySpec | None = None,
+                        basis: CostBasis | None = None) -> None:
+    """Append every search section for the study's search trials (from harma.report.frames.prepare;
+    `cost_hours` is added if missing)."""
+    if basis is None or COST not in trials:
+        basis = basis or cost_basis(trials, spec)
+        trials = add_cost(trials, basis, spec)
     obs = search.observed(trials)
     params = searched_params(obs)
     sec = page.section("Search: progress")
     sec.text(exclusion_text(trials) + " The objective is the best validation mR of a trial (maximised). "
              "PRUNED trials (stopped early by ASHA) appear as grey points; best-so-far curves, Pareto fronts "
-             "and the top-k table use COMPLETE trials only. GPU-hours add up every finished trial, pruned and "
-             "failed ones included.", "note")
+             f"and the top-k table use COMPLETE trials only. {basis.label} add up every finished trial, pruned "
+             "and failed ones included. " + basis.how, "note")
     if trials.empty:
         return
     by_trial = search.best_so_far_by_trial(trials)
+    by_trial["trial_number"] = trial_numbers(by_trial["trial_id"])
     page.csv("search-best-by-trial.csv", by_trial)
     sec.figure("search-best-by-trial", sf.best_by_trial_chart(by_trial), "Points: each trial's objective; "
-               "line: best COMPLETE objective so far.", "search-best-by-trial.csv")
-    by_gpu = search.best_so_far_by_gpu(trials)
-    if by_gpu["best_so_far"].notna().any():
-        page.csv("search-best-by-gpu.csv", by_gpu)
-        sec.figure("search-best-by-gpu", sf.best_by_gpu_chart(by_gpu), "GPU-hours accumulate in the order "
-                   "trials finished.", "search-best-by-gpu.csv")
+               "line: best COMPLETE objective so far, in start order; x: the trial number in the trial id "
+               "(trial-0007 is 7, Optuna's numbering).", "search-best-by-trial.csv")
+    by_cost = best_so_far_by_cost(trials)
+    if by_cost["best_so_far"].notna().any():
+        page.csv("search-best-by-cost.csv", by_cost)
+        sec.figure("search-best-by-cost", sf.best_by_cost_chart(by_cost, basis), f"{basis.label} accumulate "
+                   "in the order trials finished.", "search-best-by-cost.csv")
     _asha_section(page, trials, epochs)
     _params_section(page, study, obs, params, trials, optuna_storage_url, min_importance_trials)
-    _pareto_section(page, trials)
-    _top_section(page, trials, params, top, spec)
+    _pareto_section(page, trials, basis)
+    _top_section(page, trials, params, top, spec, basis)
 
 
 def _asha_section(page: Page, trials: pd.DataFrame, epochs: pd.DataFrame) -> None:
@@ -104,17 +111,16 @@ def _importance(sec: Section, page: Page, study: str, storage: str | None, n: in
                f"{min_trials} on).", "search-importances.csv")
 
 
-def _pareto_section(page: Page, trials: pd.DataFrame) -> None:
+def _pareto_section(page: Page, trials: pd.DataFrame, basis: CostBasis) -> None:
     sec = page.section("Search: cost against quality")
     sec.text("Pareto front: COMPLETE trials that no other COMPLETE trial beats on both higher val mR and "
              "lower cost.", "note")
     shown = False
-    for cost, name, log_x in (("gpu_hours", "GPU-hours", False), ("trainable_params", "trainable parameters",
-                                                                 True)):
+    for cost, name, log_x in ((COST, basis.label, False), ("trainable_params", "trainable parameters", True)):
         table = search.pareto_table(trials, cost)
         if table.empty:
             continue
-        fid = "search-pareto-" + ("gpu" if cost == "gpu_hours" else "params")
+        fid = "search-pareto-" + ("cost" if cost == COST else "params")
         page.csv(f"{fid}.csv", table)
         log = log_x and table[cost].min() > 0 and table[cost].max() / table[cost].min() >= 100
         sec.figure(fid, sf.pareto_chart(table, cost, name, log), f"Red: the Pareto front ({name}).",
@@ -124,7 +130,8 @@ def _pareto_section(page: Page, trials: pd.DataFrame) -> None:
         sec.text("No COMPLETE trial with a recorded cost yet.", "note")
 
 
-def _top_section(page: Page, trials: pd.DataFrame, params: list[str], k: int, spec: StudySpec | None) -> None:
+def _top_section(page: Page, trials: pd.DataFrame, params: list[str], k: int, spec: StudySpec | None,
+                 basis: CostBasis) -> None:
     sec = page.section(f"Search: top {k} configurations")
     top = search.top_k(trials, params, k)
     if top.empty:
@@ -145,7 +152,8 @@ def _top_section(page: Page, trials: pd.DataFrame, params: list[str], k: int, sp
                  "reproduce a trial.", "note")
     view = pd.DataFrame({
         "rank": top["rank"], "trial": top["trial_id"], "val mR": top[search.OBJECTIVE].map(fmt),
-        "test mR": top["test_r_mean"].map(fmt), "GPU-hours": top["gpu_hours"].map(lambda v: fmt(v, 3)),
+        "test mR": top["test_r_mean"].map(fmt),
+        basis.label: trials.set_index("trial_id").loc[top["trial_id"], COST].map(lambda v: fmt(v, 3)).tolist(),
         "trainable params": top["trainable_params"].map(fmt_count)})
     view["reproduce" if spec is not None else "overrides"] = top["reproduce" if spec is not None else "overrides"]
     sec.table(view, text_columns=("trial",), code_columns=("reproduce", "overrides"))

@@ -17,8 +17,8 @@ from harma.results import ResultsStore
 
 FIGURE_IDS = {
     "abl": ["ablation-arms", "ablation-paired", "ablation-curves"],
-    "srch": ["search-best-by-trial", "search-best-by-gpu", "search-asha", "search-stops", "search-parallel",
-             "search-slices", "search-importances", "search-pareto-gpu", "search-pareto-params"],
+    "srch": ["search-best-by-trial", "search-best-by-cost", "search-asha", "search-stops", "search-parallel",
+             "search-slices", "search-importances", "search-pareto-cost", "search-pareto-params"],
     "rep": ["replicate-arms", "replicate-curves"],
 }
 
