@@ -142,12 +142,13 @@ class Browser:
                     return msg
         raise TimeoutError(method)
 
-    def open(self, path: Path, width: int = 1280, height: int = 900) -> None:
+    def open(self, path: Path, width: int = 1280, height: int = 900, wait_load: bool = True) -> None:
         self.events.clear()
         self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
                   mobile=False)
         self.call("Page.navigate", url=Path(path).resolve().as_uri())
-        self.wait_event("Page.loadEventFired")
+        if wait_load:
+            self.wait_event("Page.loadEventFired")
 
     def evaluate(self, expression: str):
         result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
@@ -209,14 +210,14 @@ Array.from(document.querySelectorAll('figure.harma-figure')).map(f => {
 """
 
 
-def wait_rendered(browser: Browser, expected: int, timeout: float = 30.0) -> list[dict]:
+def wait_rendered(browser: Browser, expected: int, timeout: float = 30.0, interval: float = 0.05) -> list[dict]:
     """Poll until `expected` figures are drawn as SVG with traces (or the timeout passes); their states."""
     deadline = time.time() + timeout
     while True:
         state = browser.evaluate(RENDER_CHECK)
         if (len(state) == expected and all(s["svg"] and s["drawn"] for s in state)) or time.time() > deadline:
             return state
-        time.sleep(0.05)
+        time.sleep(interval)
 
 
 def screenshot_page(page: Path, png: Path) -> Path:

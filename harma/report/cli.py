@@ -20,8 +20,9 @@ DEFAULT_OUT = "reports"
 
 def build_study_report(store, study: str, out_dir: str | os.PathLike, optuna_storage_url: str | None = None,
                        reference: str = "harma", top_k: int = 10, min_importance_trials: int | None = None,
-                       spec: StudySpec | None = None) -> Path:
-    """Write one study's self-contained page (and CSVs) into out_dir; return the index.html path.
+                       spec: StudySpec | None = None, self_contained: bool = False) -> Path:
+    """Write one study's page (and CSVs) into out_dir, plotly.js into out_dir/../assets/ unless
+    `self_contained` (then inlined); return the index.html path.
 
     Without `optuna_storage_url`, harma.tune's default `<results root>/optuna/<study>.db` is used if it
     exists; otherwise the page says that importances are unavailable."""
@@ -36,7 +37,7 @@ def build_study_report(store, study: str, out_dir: str | os.PathLike, optuna_sto
                       optuna_storage_url=optuna_storage_url, reference=reference, top_k=top_k,
                       min_importance_trials=MIN_IMPORTANCE_TRIALS if min_importance_trials is None
                       else min_importance_trials, spec=spec)
-    return write_page(page, Path(out_dir))
+    return write_page(page, Path(out_dir), self_contained=self_contained)
 
 
 def build_index(store, out_dir: str | os.PathLike) -> Path:
@@ -67,6 +68,8 @@ def add_report_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--study", dest="study_file", metavar="FILE", help="the study file, for the base config in "
                    "reproduce lines and arm definitions and the resources per trial (default: studies/NAME.yaml "
                    "when it exists)")
+    p.add_argument("--self-contained", action="store_true", help="inline plotly.js (a single ~5 MB file) "
+                   "instead of sharing ../assets/plotly-VERSION.min.js with the other pages")
     p.add_argument("--screenshot", metavar="PNG", help="also save a full-page screenshot of the page there "
                    "(headless /usr/bin/chromium, offline, WebGL off)")
     p.set_defaults(func=run_report)
@@ -101,7 +104,8 @@ def run_report(args: argparse.Namespace) -> int:
         return 2
     path = build_study_report(store, args.study, args.out or Path(DEFAULT_OUT) / args.study,
                               optuna_storage_url=args.optuna_storage, reference=args.reference, top_k=args.top_k,
-                              min_importance_trials=args.min_importance_trials, spec=spec)
+                              min_importance_trials=args.min_importance_trials, spec=spec,
+                              self_contained=args.self_contained)
     print(f"wrote {path}")
     if args.screenshot:
         return _screenshot(path, Path(args.screenshot))

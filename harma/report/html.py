@@ -1,6 +1,9 @@
-"""Self-contained, deterministic HTML pages: a Page is a list of sections holding escaped text, tables and
-Plotly figures; `write_page` writes `index.html` (plotly.js inlined once, only if the page has a figure; no
-CDN, no network, no timestamps, stable div ids) and the CSV table behind every figure and table beside it.
+"""Deterministic, offline HTML pages: a Page is a list of sections holding escaped text, tables and Plotly
+figures; `write_page` writes `index.html` and the CSV table behind every figure and table beside it.  A page
+with figures loads plotly.js from one shared file, `assets/plotly-<version>.min.js` in the folder above the
+page's (so `reports/NAME/index.html` uses `reports/assets/`; written atomically, only when missing or
+different), by a relative path, so a copied report folder opens offline; `self_contained=True` inlines
+plotly.js into the page instead.  No CDN, no network, no timestamps, stable div ids.
 Everything that comes from users (study, arm and parameter names, error messages) is escaped here, in
 `text`, `table` and `code`; only the fixed markup of this module and Plotly's own output go in raw.
 """
@@ -8,7 +11,9 @@ from __future__ import annotations
 
 import html
 import math
+import os
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,10 +153,20 @@ def _figure_html(f: Figure) -> str:
             f"</figcaption></figure>")
 
 
-def render(page: Page) -> str:
-    """The whole page as one string."""
+def plotly_asset_name() -> str:
+    """`plotly-<version>.min.js`: a new plotly.js gets a new file, so older pages keep theirs."""
+    return f"plotly-{plotly.offline.get_plotlyjs_version()}.min.js"
+
+
+def render(page: Page, plotly_src: str | None = None) -> str:
+    """The whole page as one string: plotly.js from `plotly_src` (a relative URL) or, if None, inlined."""
     figures = page.figures()
-    script = f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>' if figures else ""
+    if not figures:
+        script = ""
+    elif plotly_src is None:
+        script = f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>'
+    else:
+        script = f'<script type="text/javascript" src="{esc(plotly_src)}"></script>'
     nav = "".join(f'<a href="#{s.anchor}">{esc(s.title)}</a>' for s in page.sections)
     body = []
     for s in page.sections:
@@ -166,8 +181,9 @@ def render(page: Page) -> str:
             "</body></html>\n")
 
 
-def write_page(page: Page, out_dir: Path) -> Path:
-    """Write index.html and the page's CSV files into out_dir (stale CSVs from earlier runs removed)."""
+def write_page(page: Page, out_dir: Path, self_contained: bool = False) -> Path:
+    """Write index.html and the page's CSV files into out_dir (stale CSVs from earlier runs removed), and
+    the shared plotly.js into `out_dir/../assets/` unless self-contained (or the page has no figure)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob("*.csv"):
@@ -175,15 +191,38 @@ def write_page(page: Page, out_dir: Path) -> Path:
             old.unlink()
     for name, frame in page.csvs.items():
         _write_text(out_dir / name, frame.to_csv(index=False, lineterminator="\n"))
+    src = None
+    if page.figures() and not self_contained:
+        asset = write_plotly_asset(out_dir.resolve().parent / "assets")
+        src = Path(os.path.relpath(asset, out_dir.resolve())).as_posix()
     path = out_dir / "index.html"
-    _write_text(path, render(page))
+    _write_text(path, render(page, src))
     return path
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    """Write under a unique temporary name in the same folder, then rename (readers never see half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_plotly_asset(folder: Path) -> Path:
+    """`folder/plotly-<version>.min.js`, written atomically unless an identical file is already there."""
+    path = Path(folder) / plotly_asset_name()
+    bundle = plotly.offline.get_plotlyjs()
+    if not (path.is_file() and path.read_text(encoding="utf-8") == bundle):
+        _write_text(path, bundle)
+    return path
 
 
 # cell formatting ------------------------------------------------------------------------------------------

@@ -45,13 +45,38 @@ def test_element_ids_are_unique(built_pages, name):
 
 
 @pytest.mark.parametrize("name", ["abl", "srch", "rep"])
-def test_plotly_inlined_once_and_nothing_remote(built_pages, name):
-    html = built_pages[name].read_text()
+def test_plotly_shared_from_assets_and_nothing_remote(built_pages, name):
+    path = built_pages[name]
+    html = path.read_text()
+    bundle = plotly.offline.get_plotlyjs()
+    assert bundle[:300] not in html and len(html.encode()) < 500_000
+    srcs = re.findall(r'<script[^>]+src="([^"]+)"', html)
+    assert srcs == [f"../assets/plotly-{plotly.offline.get_plotlyjs_version()}.min.js"]
+    assert (path.parent / srcs[0]).read_text() == bundle
+    assert "cdn.plot.ly" not in html and "http://" not in html and "https://" not in html
+
+
+def test_self_contained_page_inlines_plotly_once(fake_root, tmp_path):
+    store, _ = fake_root
+    html = build_study_report(store, "rep", tmp_path / "rep", self_contained=True).read_text()
     bundle = plotly.offline.get_plotlyjs()
     assert html.count(bundle[:300]) == 1 and html.count(bundle) == 1
     rest = html.replace(bundle, "")
-    assert not re.search(r"<script[^>]+src=", rest)
+    assert not re.search(r"<script[^>]+src=", rest) and not (tmp_path / "assets").exists()
     assert "cdn.plot.ly" not in rest and "http://" not in rest and "https://" not in rest
+
+
+def test_shared_asset_written_once_and_atomically(fake_root, tmp_path):
+    store, _ = fake_root
+    build_study_report(store, "rep", tmp_path / "a")
+    asset = tmp_path / "assets" / f"plotly-{plotly.offline.get_plotlyjs_version()}.min.js"
+    stamp = asset.stat().st_mtime_ns
+    build_study_report(store, "abl", tmp_path / "b")
+    assert asset.stat().st_mtime_ns == stamp  # identical: not rewritten
+    asset.write_text("truncated")
+    build_study_report(store, "abl", tmp_path / "b")
+    assert asset.read_text() == plotly.offline.get_plotlyjs()
+    assert [p.name for p in (tmp_path / "assets").iterdir()] == [asset.name]  # no temporary file left
 
 
 def test_building_twice_gives_identical_files(fake_root, built_pages, tmp_path):
