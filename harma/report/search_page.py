@@ -141,7 +141,7 @@ def _top_section(page: Page, trials: pd.DataFrame, params: list[str], k: int, sp
     if spec is not None:
         top["reproduce"] = [train_command(spec, row_params(rows.loc[t].to_dict())) for t in top["trial_id"]]
     page.csv("search-top.csv", top)
-    sec.text(base_text(spec), "note" if spec is not None else "warn")
+    sec.text(base_text(spec, "trial"), "note" if spec is not None else "warn")
     if spec is not None:
         sec.text("Ranked by val mR; test mR is at the best val epoch. Each reproduce line rebuilds the trial's "
                  "exact run config: the base config, the study's base overrides, then the trial's own "

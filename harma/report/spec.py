@@ -104,11 +104,11 @@ def base_values(spec: StudySpec) -> dict[str, Any]:
     return flat_dict(load_config(spec.base_config, spec.base_set))
 
 
-def base_text(spec: StudySpec | None) -> str:
-    """One sentence saying what every trial starts from, or that the page does not know."""
+def base_text(spec: StudySpec | None, unit: str = "arm") -> str:
+    """One sentence saying what every arm (or trial) starts from, or that the page does not know."""
     if spec is None:
         return ("Base config: unknown, since no study file was found (pass --study FILE, or run `harma report` "
-                "in the folder holding studies/NAME.yaml); arm overrides are read from the results tables.")
+                f"in the folder holding studies/NAME.yaml); {unit} overrides are read from the results tables.")
     tokens = " ".join(set_tokens(spec.base_set)) or "none"
     return (f"Base config: {spec.base_config}, with the base overrides {tokens} (study file {spec.source}); "
-            f"every arm adds its own overrides and its seed (train.seed) to these.")
+            f"every {unit} adds its own overrides and its seed (train.seed) to these.")
