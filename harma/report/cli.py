@@ -129,4 +129,6 @@ def run_report_index(args: argparse.Namespace) -> int:
 
     path = build_index(ResultsStore(args.results), args.out or DEFAULT_OUT)
     print(f"wrote {path}")
+    if getattr(args, "screenshot", None):
+        return _screenshot(path, Path(args.screenshot))
     return 0

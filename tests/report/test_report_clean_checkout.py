@@ -29,11 +29,15 @@ def test_reports_index_and_screenshot_leave_the_checkout_alone(fake_root, tmp_pa
     add_report_commands(parser.add_subparsers(dest="command"))
     monkeypatch.chdir(tmp_path)
     argv = ["report", "abl", "--results", store.root]
+    index = ["report", "--index", "--results", store.root]
     if Path(CHROMIUM).exists():
         argv += ["--screenshot", str(tmp_path / "abl.png")]
-    for args in (argv, ["report", "--index", "--results", store.root]):
+        index += ["--screenshot", str(tmp_path / "index.png")]
+    for args in (argv, index):
         ns = parser.parse_args(args)
         assert ns.func(ns) == 0
     assert (tmp_path / "reports" / "abl" / "index.html").is_file()
     assert (tmp_path / "reports" / "studies.csv").is_file()
+    if Path(CHROMIUM).exists():
+        assert (tmp_path / "abl.png").stat().st_size > 10_000 and (tmp_path / "index.png").is_file()
     assert _status() == before
