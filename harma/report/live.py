@@ -37,8 +37,9 @@ class LiveReport:
         self.fingerprint: tuple | None = None
         self.builds = 0
 
-    def poll(self, force: bool = False) -> bool:
-        """Rebuild the page if the results changed and the interval has passed (or `force`); True if built."""
+    def poll(self, force: bool = False, final: bool = False) -> bool:
+        """Rebuild the page if the results changed and the interval has passed (or `force`); True if built.
+        `final`: the run has ended, and the page says so instead of inviting a reload."""
         now = time.monotonic()
         if not force and now - self.last_build < self.every:
             return False
@@ -46,21 +47,23 @@ class LiveReport:
         fingerprint = _fingerprint(trials, epochs)
         if not force and fingerprint == self.fingerprint:
             return False
-        self._build(trials, epochs)
+        self._build(trials, epochs, final)
         self.fingerprint, self.last_build = fingerprint, time.monotonic()
         self.builds += 1
         return True
 
-    def _build(self, trials: pd.DataFrame, epochs: pd.DataFrame) -> Path:
+    def _build(self, trials: pd.DataFrame, epochs: pd.DataFrame, final: bool = False) -> Path:
         from harma.report.html import write_page
         from harma.report.importance import default_storage
         from harma.report.pages import study_page
 
         storage = self.optuna_storage_url or default_storage(self.store.root, self.study)
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        line = (f"Live report: built at {stamp}, when this run of the study ended." if final else
+                f"Live report: rebuilt at {stamp} when results change (at most every {self.every:g} s) while the "
+                "study runs; reload to update.")
         page = study_page(self.study, trials, epochs, self.store.root, optuna_storage_url=storage, spec=self.spec,
-                          live=f"Live report: rebuilt at {stamp} when results change (at most every "
-                               f"{self.every:g} s) while the study runs; reload to update.")
+                          live=line)
         return write_page(page, self.out_dir)
 
 
@@ -94,7 +97,7 @@ def live_report(report: LiveReport, poll_seconds: float = 2.0) -> Iterator[LiveR
     finally:
         stop.set()
         thread.join(timeout=60)
-        report.poll(force=True)
+        report.poll(force=True, final=True)
 
 
 def seconds(text: str) -> float:

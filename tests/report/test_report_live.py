@@ -58,6 +58,7 @@ def test_live_report_thread_follows_a_running_study_and_builds_the_final_page(tm
         start(store, "trial-0000", 0, "COMPLETE")
     html = (tmp_path / "out" / "index.html").read_text()
     assert "Running trials" not in html and "1 COMPLETE" in html
+    assert "when this run of the study ended" in html and "reload to update" not in html
 
 
 @pytest.mark.browser
@@ -118,5 +119,5 @@ def test_study_run_report_flags_and_the_hook_around_a_run(tmp_path, monkeypatch,
                                        stop_epoch=4, best_epoch=4, params={"optim.lr": 0.001, "train.seed": 3407}))
     html = (tmp_path / "reports" / "smoke" / "index.html").read_text()
     assert "harma train --config synthetic-tiny --set optim.lr=0.001 train.epochs=4 train.seed=3407" in html
-    assert "Live report: rebuilt at" in html
+    assert "Live report: built at" in html and "when this run of the study ended" in html
     assert live_report_for("studies/smoke.yaml", None).__class__.__name__ == "nullcontext"
