@@ -6,7 +6,8 @@ when present) or, by default, from the report tests' fake studies (an ablation o
 from `assets/` (the default) and inlined (`--self-contained`).  First render is the wall time from
 `Page.navigate` until every figure of the page has drawn its SVG traces (polled every 10 ms over CDP), in a
 fresh Chromium profile each round (nothing cached), offline, WebGL off; the table gives the median and the
-range over `--rounds`.  Browser start-up is not counted.  `--screenshots DIR` also saves a full-page PNG of
+range over `--rounds`.  Browser start-up is not counted.  A first row times a page that loads the shared
+plotly.js and nothing else, the floor under every page.  `--screenshots DIR` also saves a full-page PNG of
 each page (shared-asset build) there, named after the study kind, for the README.
 Run: `python benchmarks/bench_report_pages.py [--results ROOT --studies studies] [--rounds 5] [--screenshots DIR]`.
 """
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from harma.report import build_index, build_study_report
 from harma.report.browser import Browser, screenshot_page, wait_rendered
-from harma.report.html import plotly_asset_name
+from harma.report.html import plotly_asset_name, write_plotly_asset
 from harma.report.spec import find_spec
 from harma.results import ResultsStore
 
@@ -38,15 +39,31 @@ def fake_store(folder: Path) -> tuple[ResultsStore, str]:
     return write_all(folder / "results", optuna_db=storage), storage
 
 
+def plotly_only_page(folder: Path) -> Path:
+    """A page that loads the shared plotly.js and nothing else: the floor under every page's first render."""
+    asset = write_plotly_asset(folder / "assets")
+    page = folder / "plotly-only" / "index.html"
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(f'<!DOCTYPE html><html><head><script src="../assets/{asset.name}"></script></head><body>'
+                    '<script>window.harmaDone = true;</script></body></html>', encoding="utf-8")
+    return page
+
+
 def first_render(page: Path, rounds: int) -> list[float]:
     expected = len(re.findall(r'data-figure="', page.read_text(encoding="utf-8")))
+    plain = expected == 0
     times = []
     for _ in range(rounds):
         browser = Browser()
         try:
             start = time.perf_counter()
             browser.open(page, wait_load=False)
-            state = wait_rendered(browser, expected, timeout=60.0, interval=0.01)
+            if plain:
+                while not browser.evaluate("window.harmaDone === true"):
+                    time.sleep(0.01)
+                state = []
+            else:
+                state = wait_rendered(browser, expected, timeout=60.0, interval=0.01)
             elapsed = time.perf_counter() - start
             if browser.errors() or not all(s["svg"] and s["drawn"] for s in state) or len(state) != expected:
                 raise RuntimeError(f"{page}: did not render cleanly: {browser.errors()}")
@@ -69,6 +86,9 @@ def main() -> int:
     else:
         store, storage = fake_store(tmp)
     rows = []
+    times = first_render(plotly_only_page(tmp / "shared"), args.rounds)
+    rows.append(("(none)", "plotly.js only", "shared", 0, times))
+    print(f"plotly.js alone: first render median {statistics.median(times):.3f} s", flush=True)
     for study in store.studies():
         spec_file = Path(args.studies) / f"{study}.yaml"
         spec = find_spec(study, spec_file) if args.results and spec_file.is_file() else None
