@@ -90,9 +90,9 @@ def add_arms_sections(page: Page, kind: str, trials: pd.DataFrame, epochs: pd.Da
     page.csv(f"{kind}-per-seed.csv", seeds)
     few = {a: n for a, n in arms.seeds_per_arm(done, names).items() if n < MIN_TEST_PAIRS}
     if few:
-        warning = (f"Small samples: {', '.join(f'{a} has {n} seed' + ('' if n == 1 else 's') for a, n in few.items())}"
-                   f" (fewer than {MIN_TEST_PAIRS}). Intervals from so few seeds are wide and unstable, and no "
-                   f"p-value is computed for a comparison with fewer than {MIN_TEST_PAIRS} paired seeds.")
+        listed = ", ".join(f"{a} has {n} seed" + ("" if n == 1 else "s") for a, n in few.items())
+        warning = (f"Small samples: {listed} (fewer than {MIN_TEST_PAIRS}). Intervals from so few seeds are "
+                   f"wide and unstable, and no p-value is computed for a comparison with fewer than {MIN_TEST_PAIRS} paired seeds.")
         page.banner(warning)
         sec.text(warning, "warn")
     sec.text(f"Cells are mean ± half-width of the 95% confidence interval over seeds ({CI_METHOD}); "
@@ -107,7 +107,8 @@ def add_arms_sections(page: Page, kind: str, trials: pd.DataFrame, epochs: pd.Da
     sec.text("Validation split (best epoch):")
     sec.table(_summary_view(summary, names, [f"val_{m}" for m in arms.RETRIEVAL], basis.label),
               text_columns=("arm",))
-    sec.table(_seed_view(seeds, basis.label), text_columns=("arm", "trial"), details="Every COMPLETE trial (per seed)")
+    sec.table(_seed_view(seeds, basis.label), text_columns=("arm", "trial"),
+              details="Every COMPLETE trial (per seed)")
     sec.link(f"{kind}-summary.csv", f"{kind}-summary.csv (all numbers), {kind}-per-seed.csv (every trial)")
     sec.figure(f"{kind}-arms", arms_chart(summary, seeds, names), "Dots: mean; bars: 95% t-interval, cut to "
                "[0, 100]; faint dots: individual seeds; the axis labels give each arm's number of seeds.",

@@ -32,8 +32,8 @@ header p { margin: 2px 0; opacity: 0.9; }
 nav { padding: 8px 32px; background: #e8eef4; font-size: 14px; }
 nav a { margin-right: 16px; }
 main { padding: 8px 32px 40px 32px; max-width: 1400px; }
-section { background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: 8px 20px 16px 20px; overflow-x: auto;
-          margin: 16px 0; }
+section { background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: 8px 20px 16px 20px;
+          margin: 16px 0; overflow-x: auto; }
 h2 { font-size: 19px; border-bottom: 1px solid #eee; padding-bottom: 4px; }
 p.note { color: #555; font-size: 14px; }
 p.warn { color: #8a4b00; background: #fff4e0; padding: 6px 10px; border-radius: 4px; }

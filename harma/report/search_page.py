@@ -1,8 +1,9 @@
 """Sections of a study page for search trials (Optuna sampler, ASHA scheduler).
 
-Progress (best-so-far by trial number and by cost: GPU-hours, or CPU core-hours without GPUs), the ASHA view, the searched parameters (parallel
-coordinates, Optuna importances, slice plots), cost against quality (Pareto fronts) and the top-k
-configurations with the exact `--set` overrides that reproduce them.
+Progress (best-so-far by trial number and by cost: GPU-hours, or CPU core-hours without GPUs), the ASHA
+view, the searched parameters (parallel coordinates, Optuna importances from enough COMPLETE trials, slice
+plots), cost against quality (Pareto fronts) and the top-k configurations with the `harma train` line that
+reproduces each (with the study file) or their own overrides (without it).
 """
 from __future__ import annotations
 

@@ -1,11 +1,10 @@
 """What a report page needs from a study file beyond the Parquet tables: the base config and its overrides
 (to write `harma train` lines that rebuild a trial's exact RunConfig and to state what every arm starts
 from), the arms as written, and the resources one trial held (to turn wall time into CPU core-hours).
-
-`load_spec(path)` reads the file through `harma.tune.study.load_study` (which imports neither Ray nor
-Optuna) and raises `SpecError` naming the file on any problem; `find_spec(study, path)` returns the explicit
-file's spec, else `studies/<study>.yaml` of the working directory when it exists and names that study, else
-None (the page then says which parts it cannot show).  `train_command` is the reproduce line.
+`load_spec(path)` reads the file through `harma.tune.study.load_study` (which imports neither Ray nor Optuna)
+and raises `SpecError` naming the file on any problem; `find_spec(study, path)` returns the explicit file's
+spec, else `studies/<study>.yaml` of the working directory when it exists and names that study, else None
+(the page then says which parts it cannot show); `train_command` is the reproduce line.
 """
 from __future__ import annotations
 
