@@ -4,9 +4,11 @@ Pages come from a results root (`--results ROOT`, every study in it, with study 
 when present) or, by default, from the report tests' fake studies (an ablation of 3 arms x 3 seeds, a
 10-trial search, a replicate) written to a temporary folder.  Each page is built twice, with plotly.js shared
 from `assets/` (the default) and inlined (`--self-contained`).  First render is the wall time from
-`Page.navigate` until every figure of the page has drawn its SVG traces (polled every 10 ms over CDP), in a
-fresh Chromium profile each round (nothing cached), offline, WebGL off; the table gives the median and the
-range over `--rounds`.  Browser start-up is not counted.  A first row times a page that loads the shared
+`Page.navigate` until every figure of the page has drawn its SVG traces (polled every 10 ms over CDP), offline,
+WebGL off.  Cold is the page opened first in a fresh Chromium profile (nothing cached); "after another page"
+opens another report page of the same folder and mode first, in a fresh profile, then this one (as a reader
+going from one report to the next, where a shared plotly.js comes from the browser's caches and an inlined
+one does not); the table gives the median and the range over `--rounds`.  Browser start-up is not counted.  A first row times a page that loads the shared
 plotly.js and nothing else, the floor under every page.  `--screenshots DIR` also saves a full-page PNG of
 each page (shared-asset build) there, named after the study kind, for the README.
 Run: `python benchmarks/bench_report_pages.py [--results ROOT --studies studies] [--rounds 5] [--screenshots DIR]`.
@@ -49,28 +51,51 @@ def plotly_only_page(folder: Path) -> Path:
     return page
 
 
-def first_render(page: Path, rounds: int) -> list[float]:
-    expected = len(re.findall(r'data-figure="', page.read_text(encoding="utf-8")))
-    plain = expected == 0
-    times = []
+def _load(browser: Browser, page: Path, expected: int) -> float:
+    start = time.perf_counter()
+    browser.open(page, wait_load=False)
+    if expected == 0:
+        while not browser.evaluate("window.harmaDone === true"):
+            time.sleep(0.01)
+        state: list[dict] = []
+    else:
+        state = wait_rendered(browser, expected, timeout=60.0, interval=0.01)
+    elapsed = time.perf_counter() - start
+    if browser.errors() or not all(s["svg"] and s["drawn"] for s in state) or len(state) != expected:
+        raise RuntimeError(f"{page}: did not render cleanly: {browser.errors()}")
+    return elapsed
+
+
+def _figures(page: Path) -> int:
+    return len(re.findall(r'data-figure="', page.read_text(encoding="utf-8")))
+
+
+def first_render(page: Path, rounds: int, previous: Path | None = None) -> tuple[list[float], list[float]]:
+    """(cold, next) seconds per round, each round in a fresh browser profile: cold is the page opened first;
+    next is the page opened right after `previous` (another page of the same report folder) in the same
+    browser, as when a reader goes from one report to the next; [] without `previous`."""
+    cold, warm = [], []
     for _ in range(rounds):
         browser = Browser()
         try:
-            start = time.perf_counter()
-            browser.open(page, wait_load=False)
-            if plain:
-                while not browser.evaluate("window.harmaDone === true"):
-                    time.sleep(0.01)
-                state = []
-            else:
-                state = wait_rendered(browser, expected, timeout=60.0, interval=0.01)
-            elapsed = time.perf_counter() - start
-            if browser.errors() or not all(s["svg"] and s["drawn"] for s in state) or len(state) != expected:
-                raise RuntimeError(f"{page}: did not render cleanly: {browser.errors()}")
-            times.append(elapsed)
+            cold.append(_load(browser, page, _figures(page)))
         finally:
             browser.close()
-    return times
+        if previous is None:
+            continue
+        browser = Browser()
+        try:
+            _load(browser, previous, _figures(previous))
+            warm.append(_load(browser, page, _figures(page)))
+        finally:
+            browser.close()
+    return cold, warm
+
+
+def _stat(times: list[float]) -> str:
+    if not times:
+        return "–"
+    return f"{statistics.median(times):.2f} s ({min(times):.2f}–{max(times):.2f})"
 
 
 def main() -> int:
@@ -86,21 +111,29 @@ def main() -> int:
     else:
         store, storage = fake_store(tmp)
     rows = []
-    times = first_render(plotly_only_page(tmp / "shared"), args.rounds)
-    rows.append(("(none)", "plotly.js only", "shared", 0, times))
-    print(f"plotly.js alone: first render median {statistics.median(times):.3f} s", flush=True)
-    for study in store.studies():
+    cold, warm = first_render(plotly_only_page(tmp / "shared"), args.rounds)
+    rows.append(("(none)", "plotly.js only", "shared", 0, cold, warm))
+    print(f"plotly.js alone: first render median {statistics.median(cold):.3f} s", flush=True)
+    pages: dict[tuple[str, str], Path] = {}
+    kinds = {}
+    studies = store.studies()
+    for study in studies:
         spec_file = Path(args.studies) / f"{study}.yaml"
         spec = find_spec(study, spec_file) if args.results and spec_file.is_file() else None
-        kind = str(store.read_trials(study)["kind"].iloc[0])
+        kinds[study] = str(store.read_trials(study)["kind"].iloc[0])
         for mode in ("shared", "self-contained"):
-            page = build_study_report(store, study, tmp / mode / study, optuna_storage_url=storage, spec=spec,
-                                      self_contained=mode == "self-contained",
-                                      min_importance_trials=None if args.results else 5)
-            times = first_render(page, args.rounds)
-            rows.append((study, kind, mode, page.stat().st_size, times))
+            pages[study, mode] = build_study_report(
+                store, study, tmp / mode / study, optuna_storage_url=storage, spec=spec,
+                self_contained=mode == "self-contained", min_importance_trials=None if args.results else 5)
+    for i, study in enumerate(studies):
+        kind = kinds[study]
+        for mode in ("shared", "self-contained"):
+            page = pages[study, mode]
+            other = pages[studies[i - 1], mode] if len(studies) > 1 else None
+            cold, warm = first_render(page, args.rounds, other)
+            rows.append((study, kind, mode, page.stat().st_size, cold, warm))
             print(f"{study:18s} {mode:15s} {page.stat().st_size / 1e3:8.1f} kB  first render median "
-                  f"{statistics.median(times):.3f} s (range {min(times):.3f}-{max(times):.3f})", flush=True)
+                  f"{statistics.median(cold):.3f} s cold, {_stat(warm)} after another page", flush=True)
             if args.screenshots and mode == "shared":
                 name = study if args.results else SHOT_NAMES[kind]
                 screenshot_page(page, Path(args.screenshots) / f"{name}.png")
@@ -109,10 +142,10 @@ def main() -> int:
     if args.screenshots:
         index = build_index(store, tmp / "shared")
         screenshot_page(index, Path(args.screenshots) / "index.png")
-    print("\n| study | kind | plotly.js | page size | first render, median (range) |\n|---|---|---|---:|---:|")
-    for study, kind, mode, size, times in rows:
-        print(f"| {study} | {kind} | {mode} | {size / 1e3:,.1f} kB | {statistics.median(times):.2f} s "
-              f"({min(times):.2f}–{max(times):.2f}) |")
+    print("\n| study | kind | plotly.js | page size | first render, cold: median (range) | after another page "
+          "of the folder: median (range) |\n|---|---|---|---:|---:|---:|")
+    for study, kind, mode, size, cold, warm in rows:
+        print(f"| {study} | {kind} | {mode} | {size / 1e3:,.1f} kB | {_stat(cold)} | {_stat(warm)} |")
     return 0
 
 
