@@ -55,7 +55,7 @@ def load_spec(path: str | os.PathLike) -> StudySpec:
 
 def find_spec(study: str, path: str | os.PathLike | None = None) -> StudySpec | None:
     """The explicit study file's spec (SpecError if it defines another study), else `studies/<study>.yaml`
-    when it exists and defines `study`, else None."""
+    when it exists and defines `study` (SpecError if it is invalid), else None."""
     if path is not None:
         spec = load_spec(path)
         if spec.name != study:
@@ -64,10 +64,7 @@ def find_spec(study: str, path: str | os.PathLike | None = None) -> StudySpec | 
     default = Path("studies") / f"{study}.yaml"
     if not default.is_file():
         return None
-    try:
-        spec = load_spec(default)
-    except SpecError:
-        return None
+    spec = load_spec(default)  # an invalid file is an error, not a silently missing base config
     return spec if spec.name == study else None
 
 

@@ -143,3 +143,6 @@ def test_bad_study_file_is_one_clear_error(studies_dir, tmp_path, capsys, monkey
     assert "harma train --config synthetic-tiny --set" in (tmp_path / "o" / "index.html").read_text()
     with pytest.raises(SpecError, match="not found"):
         load_spec(tmp_path / "missing.yaml")
+    (studies_dir / "smoke.yaml").write_text("name: smoke\nkind: search\n")  # the default file, now invalid
+    assert _report(["report", "smoke", "--results", store.root, "--out", out]) == 2
+    assert "study file studies/smoke.yaml:" in capsys.readouterr().out
