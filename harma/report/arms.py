@@ -1,6 +1,7 @@
 """Tidy tables of arm-based studies (ablations and replicates), computed from COMPLETE trials only.
 
-`arm_summary` gives per arm and metric the seed count, mean, sd and 95% t-interval; `paired_differences`
+`arm_summary` gives per arm and metric the seed count, mean, sd and 95% t-interval (cut to [0, 100] for the
+retrieval metrics, which are percentages, with a `clipped` flag where that changed it); `paired_differences`
 gives, for every arm against the reference arm over seeds present in both, the mean difference with its
 interval, the paired test (see stats.paired_test) and Holm-adjusted p-values (one family per metric: all arms
 compared with the reference); `learning_curves` gives the per-arm mean and min–max band of a metric by
@@ -10,10 +11,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harma.report.stats import WILCOXON_MIN_PAIRS, holm, mean_ci, paired_test
+from harma.report.stats import WILCOXON_MIN_PAIRS, clip_interval, holm, mean_ci, paired_test
 
 RETRIEVAL = ("r_mean", "txt_r1", "txt_r5", "txt_r10", "img_r1", "img_r5", "img_r10")
-COST = ("trainable_params", "gpu_hours")
+COST = ("trainable_params", "cost_hours")  # cost_hours: see harma.report.cost
 SUMMARY_METRICS = tuple(f"test_{m}" for m in RETRIEVAL) + tuple(f"val_{m}" for m in RETRIEVAL) + COST
 TESTED_METRICS = ("test_r_mean", "val_r_mean") + tuple(
     f"{s}_{m}" for s in ("test", "val") for m in RETRIEVAL if m != "r_mean")
@@ -21,15 +22,27 @@ TESTED_METRICS = ("test_r_mean", "val_r_mean") + tuple(
 
 def arm_summary(done: pd.DataFrame, arms: list[str], metrics: tuple[str, ...] = SUMMARY_METRICS,
                 level: float = 0.95) -> pd.DataFrame:
-    """One row per (arm, metric): n, mean, sd, ci_low, ci_high, in the given arm order."""
+    """One row per (arm, metric): n, mean, sd, ci_low, ci_high, clipped, in the given arm order."""
     rows = []
     for arm in arms:
         sub = done[done["arm_label"] == arm]
         for metric in metrics:
             s = mean_ci(sub[metric].astype(float).to_numpy(), level)
+            low, high, clipped = (clip_interval(s.ci_low, s.ci_high) if is_percent(metric)
+                                  else (s.ci_low, s.ci_high, False))
             rows.append({"arm": arm, "metric": metric, "n": s.n, "mean": s.mean, "sd": s.sd,
-                         "ci_low": s.ci_low, "ci_high": s.ci_high})
-    return pd.DataFrame(rows, columns=["arm", "metric", "n", "mean", "sd", "ci_low", "ci_high"])
+                         "ci_low": low, "ci_high": high, "clipped": clipped})
+    return pd.DataFrame(rows, columns=["arm", "metric", "n", "mean", "sd", "ci_low", "ci_high", "clipped"])
+
+
+def is_percent(metric: str) -> bool:
+    """Retrieval metrics (`val_r_mean`, `test_txt_r1`, ...) are percentages, bounded by 0 and 100."""
+    return metric.split("_", 1)[-1] in RETRIEVAL and metric.startswith(("val_", "test_"))
+
+
+def seeds_per_arm(done: pd.DataFrame, arms: list[str]) -> dict[str, int]:
+    """COMPLETE seeds of each arm (one per seed; trials without a seed count one each)."""
+    return {arm: int((done["arm_label"] == arm).sum()) for arm in arms}
 
 
 def _pairs(done: pd.DataFrame, arm: str, reference: str, metric: str) -> pd.DataFrame:

@@ -1,5 +1,5 @@
-"""CLI hook and entry points of the report pages: `harma report NAME [--results ROOT] [--out reports/NAME]`
-and `harma report --index` (also `harma report-index`).
+"""CLI hook and entry points of the report pages: `harma report NAME [--results ROOT] [--out reports/NAME]
+[--screenshot PNG]` and `harma report --index` (also `harma report-index`).
 
 `build_study_report(store, study, out_dir, optuna_storage_url=None)` writes `out_dir/index.html` plus the
 CSV tables behind it and returns the page's path; `build_index(store, out_dir)` writes the index of every
@@ -12,25 +12,32 @@ import argparse
 import os
 from pathlib import Path
 
+from harma.report.spec import SpecError, StudySpec, find_spec
+
 DEFAULT_ROOT = os.environ.get("HARMA_RESULTS", "results")
 DEFAULT_OUT = "reports"
 
 
 def build_study_report(store, study: str, out_dir: str | os.PathLike, optuna_storage_url: str | None = None,
-                       reference: str = "harma", top_k: int = 10) -> Path:
-    """Write one study's self-contained page (and CSVs) into out_dir; return the index.html path.
+                       reference: str = "harma", top_k: int = 10, min_importance_trials: int | None = None,
+                       spec: StudySpec | None = None, self_contained: bool = False) -> Path:
+    """Write one study's page (and CSVs) into out_dir, plotly.js into out_dir/../assets/ unless
+    `self_contained` (then inlined); return the index.html path.
 
     Without `optuna_storage_url`, harma.tune's default `<results root>/optuna/<study>.db` is used if it
     exists; otherwise the page says that importances are unavailable."""
     from harma.report.html import write_page
     from harma.report.importance import default_storage
     from harma.report.pages import study_page
+    from harma.report.search_page import MIN_IMPORTANCE_TRIALS
 
     if optuna_storage_url is None:
         optuna_storage_url = default_storage(store.root, study)
     page = study_page(study, store.read_trials(study), store.read_epochs(study), store.root,
-                      optuna_storage_url=optuna_storage_url, reference=reference, top_k=top_k)
-    return write_page(page, Path(out_dir))
+                      optuna_storage_url=optuna_storage_url, reference=reference, top_k=top_k,
+                      min_importance_trials=MIN_IMPORTANCE_TRIALS if min_importance_trials is None
+                      else min_importance_trials, spec=spec)
+    return write_page(page, Path(out_dir), self_contained=self_contained)
 
 
 def build_index(store, out_dir: str | os.PathLike) -> Path:
@@ -56,6 +63,15 @@ def add_report_commands(subparsers: argparse._SubParsersAction) -> None:
                    "exists; the Optuna study name is the harma study name)")
     p.add_argument("--reference", default="harma", help="reference arm of ablations (default: harma)")
     p.add_argument("--top-k", type=int, default=10, help="rows of the top-configurations table (default 10)")
+    p.add_argument("--min-importance-trials", type=int, default=None, metavar="N",
+                   help="show Optuna importances only from N COMPLETE search trials on (default 10)")
+    p.add_argument("--study", dest="study_file", metavar="FILE", help="the study file, for the base config in "
+                   "reproduce lines and arm definitions and the resources per trial (default: studies/NAME.yaml "
+                   "when it exists)")
+    p.add_argument("--self-contained", action="store_true", help="inline plotly.js (a single ~5 MB file) "
+                   "instead of sharing ../assets/plotly-VERSION.min.js with the other pages")
+    p.add_argument("--screenshot", metavar="PNG", help="also save a full-page screenshot of the page there "
+                   "(headless /usr/bin/chromium, offline, WebGL off)")
     p.set_defaults(func=run_report)
     q = subparsers.add_parser("report-index", help="write the index page of all studies under a results root")
     _common(q)
@@ -81,9 +97,30 @@ def run_report(args: argparse.Namespace) -> int:
         print(f"harma report: no study '{args.study}' under {args.results} "
               f"(studies: {', '.join(store.studies()) or 'none'})")
         return 1
+    try:
+        spec = find_spec(args.study, args.study_file)
+    except SpecError as exc:
+        print(f"harma report: --study: {exc}")
+        return 2
     path = build_study_report(store, args.study, args.out or Path(DEFAULT_OUT) / args.study,
-                              optuna_storage_url=args.optuna_storage, reference=args.reference, top_k=args.top_k)
+                              optuna_storage_url=args.optuna_storage, reference=args.reference, top_k=args.top_k,
+                              min_importance_trials=args.min_importance_trials, spec=spec,
+                              self_contained=args.self_contained)
     print(f"wrote {path}")
+    if args.screenshot:
+        return _screenshot(path, Path(args.screenshot))
+    return 0
+
+
+def _screenshot(page: Path, png: Path) -> int:
+    from harma.report.browser import screenshot_page
+
+    try:
+        screenshot_page(page, png)
+    except (FileNotFoundError, RuntimeError) as exc:
+        print(f"harma report: --screenshot {png}: {exc}")
+        return 2
+    print(f"wrote {png}")
     return 0
 
 
@@ -92,4 +129,6 @@ def run_report_index(args: argparse.Namespace) -> int:
 
     path = build_index(ResultsStore(args.results), args.out or DEFAULT_OUT)
     print(f"wrote {path}")
+    if getattr(args, "screenshot", None):
+        return _screenshot(path, Path(args.screenshot))
     return 0

@@ -11,6 +11,8 @@ import html
 import pandas as pd
 import plotly.graph_objects as go
 
+from harma.report.stats import MIN_TEST_PAIRS
+
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf")
 METRIC_LABELS = {"val_r_mean": "val mR", "test_r_mean": "test mR"}
@@ -40,9 +42,10 @@ def _offsets(n: int, width: float = 0.36) -> list[float]:
     return [0.0] if n == 1 else [-width / 2 + width * k / (n - 1) for k in range(n)]
 
 
-def _arm_axis(fig: go.Figure, arms: list[str]) -> None:
-    fig.update_xaxes(tickvals=list(range(len(arms))), ticktext=[label(a) for a in arms],
-                     range=[-0.6, len(arms) - 0.4], zeroline=False)
+def _arm_axis(fig: go.Figure, arms: list[str], counts: list[int] | None = None, what: str = "seeds") -> None:
+    text = [label(a) if counts is None else f"{label(a)}<br>({n} {what})" for a, n in zip(arms, counts or arms)]
+    fig.update_xaxes(tickvals=list(range(len(arms))), ticktext=text, range=[-0.6, len(arms) - 0.4],
+                     zeroline=False)
 
 
 def _error(mean: pd.Series, low: pd.Series, high: pd.Series) -> dict:
@@ -70,8 +73,9 @@ def arms_chart(summary: pd.DataFrame, per_seed: pd.DataFrame, arms: list[str],
             mode="markers", name=f"{name} per seed", marker=dict(size=6, color=rgba(color(i), 0.5)),
             legendgroup=metric, customdata=list(zip([label(a) for a in seeds["arm"]], seeds["seed"].tolist())),
             hovertemplate="%{customdata[0]} seed %{customdata[1]}: %{y:.2f}<extra></extra>"))
-    _arm_axis(fig, arms)
-    return styled(fig, "mR per arm (mean ± 95% CI over seeds)", "arm", "mR (%)")
+    n = summary[summary["metric"] == metrics[0]].set_index("arm").reindex(arms)["n"].fillna(0).astype(int)
+    _arm_axis(fig, arms, n.tolist())
+    return styled(fig, "mR per arm (mean ± 95% CI over seeds, cut to [0, 100])", "arm", "mR (%)")
 
 
 def paired_chart(diffs: pd.DataFrame, arms: list[str],
@@ -82,17 +86,29 @@ def paired_chart(diffs: pd.DataFrame, arms: list[str],
     for (metric, off), i in zip(zip(metrics, _offsets(len(metrics))), range(len(metrics))):
         rows = diffs[diffs["metric"] == metric].set_index("arm").reindex(others)
         fig.add_trace(go.Scatter(
-            x=[k + off for k in range(len(others))], y=rows["mean_diff"].tolist(), mode="markers",
+            x=[k + off for k in range(len(others))], y=rows["mean_diff"].tolist(),
             name=f"Δ {METRIC_LABELS.get(metric, metric)}", marker=dict(size=11, color=color(i), symbol="diamond"),
             error_y=_error(rows["mean_diff"], rows["ci_low"], rows["ci_high"]),
-            customdata=list(zip([label(a) for a in others], rows["n_pairs"].tolist(), rows["p_holm"].tolist())),
-            hovertemplate="%{customdata[0]}: Δ %{y:.2f} (pairs=%{customdata[1]}, Holm p=%{customdata[2]:.3g})"
-                          "<extra></extra>"))
+            mode="markers+text", text=[test_label(r) for r in rows.to_dict("records")],
+            textposition="middle right", textfont=dict(size=11, color=color(i)),
+            customdata=list(zip([label(a) for a in others], rows["n_pairs"].tolist())),
+            hovertemplate="%{customdata[0]}: Δ %{y:.2f} (pairs=%{customdata[1]}; %{text})<extra></extra>"))
     fig.add_hline(y=0, line=dict(color="#555", width=1, dash="dash"))
-    _arm_axis(fig, others)
+    pairs = diffs.groupby("arm")["n_pairs"].max().reindex(others).fillna(0).astype(int)
+    _arm_axis(fig, others, pairs.tolist(), "paired seeds")
     ref = label(diffs["reference"].iloc[0]) if len(diffs) else ""
     return styled(fig, f"Paired difference to reference arm '{ref}' (mean ± 95% CI over seeds)", "arm",
                   "Δ mR (percentage points)")
+
+
+def test_label(row: dict) -> str:
+    """Text beside a paired difference: 'Holm p=0.031', or '2 seeds: no test' when none was run."""
+    n = int(row.get("n_pairs") or 0)
+    if n < MIN_TEST_PAIRS:
+        return f"{n} seed{'' if n == 1 else 's'}: no test"
+    if row.get("test") == "none" or row.get("p_holm") != row.get("p_holm"):
+        return "no test (differences all equal)"
+    return f"Holm p={row['p_holm']:.3g}"
 
 
 def curves_chart(curves: pd.DataFrame, arms: list[str], metric_label: str = "val mR") -> go.Figure:

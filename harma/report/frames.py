@@ -6,6 +6,7 @@ deterministic trial order, and the searched versus fixed parameter columns.
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 STATUS_ORDER = ("COMPLETE", "PRUNED", "FAILED", "RUNNING")
@@ -78,3 +79,12 @@ def kinds(trials: pd.DataFrame) -> list[str]:
     """Kinds present in the study, in the order search, ablation, replicate."""
     present = set(trials["kind"].dropna())
     return [k for k in ("search", "ablation", "replicate") if k in present]
+
+
+def trial_numbers(trial_ids: pd.Series) -> np.ndarray:
+    """The number at the end of each trial id (`trial-0007` -> 7, as Optuna numbers them) when every id has a
+    distinct one, else the 0-based start order."""
+    found = trial_ids.astype(str).str.extract(r"(\d+)$")[0]
+    if found.notna().all() and found.astype(int).is_unique:
+        return found.astype(int).to_numpy()
+    return np.arange(len(trial_ids))

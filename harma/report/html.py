@@ -1,6 +1,9 @@
-"""Self-contained, deterministic HTML pages: a Page is a list of sections holding escaped text, tables and
-Plotly figures; `write_page` writes `index.html` (plotly.js inlined once, only if the page has a figure; no
-CDN, no network, no timestamps, stable div ids) and the CSV table behind every figure and table beside it.
+"""Deterministic, offline HTML pages: a Page is a list of sections holding escaped text, tables and Plotly
+figures; `write_page` writes `index.html` and the CSV table behind every figure and table beside it.  A page
+with figures loads plotly.js from one shared file, `assets/plotly-<version>.min.js` in the folder above the
+page's (so `reports/NAME/index.html` uses `reports/assets/`; written atomically, only when missing or
+different), by a relative path, so a copied report folder opens offline; `self_contained=True` inlines
+plotly.js into the page instead.  No CDN, no network, no timestamps, stable div ids.
 Everything that comes from users (study, arm and parameter names, error messages) is escaped here, in
 `text`, `table` and `code`; only the fixed markup of this module and Plotly's own output go in raw.
 """
@@ -8,7 +11,9 @@ from __future__ import annotations
 
 import html
 import math
+import os
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,10 +33,12 @@ nav { padding: 8px 32px; background: #e8eef4; font-size: 14px; }
 nav a { margin-right: 16px; }
 main { padding: 8px 32px 40px 32px; max-width: 1400px; }
 section { background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: 8px 20px 16px 20px;
-          margin: 16px 0; }
+          margin: 16px 0; overflow-x: auto; }
 h2 { font-size: 19px; border-bottom: 1px solid #eee; padding-bottom: 4px; }
 p.note { color: #555; font-size: 14px; }
 p.warn { color: #8a4b00; background: #fff4e0; padding: 6px 10px; border-radius: 4px; }
+div.banner { background: #fff4e0; border-bottom: 2px solid #e0a040; color: #6b3a00; padding: 10px 32px;
+             font-weight: 600; }
 table { border-collapse: collapse; font-size: 13px; margin: 8px 0; }
 th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: right; white-space: nowrap; }
 th { background: #f0f3f6; }
@@ -112,6 +119,12 @@ class Page:
     footer: str
     sections: list[Section] = field(default_factory=list)
     csvs: dict[str, pd.DataFrame] = field(default_factory=dict)
+    banners: list[str] = field(default_factory=list)
+
+    def banner(self, text: str) -> None:
+        """A warning shown right under the page header (plain text, escaped)."""
+        if text not in self.banners:
+            self.banners.append(text)
 
     def section(self, title: str) -> Section:
         anchor = slug(title)
@@ -140,25 +153,37 @@ def _figure_html(f: Figure) -> str:
             f"</figcaption></figure>")
 
 
-def render(page: Page) -> str:
-    """The whole page as one string."""
+def plotly_asset_name() -> str:
+    """`plotly-<version>.min.js`: a new plotly.js gets a new file, so older pages keep theirs."""
+    return f"plotly-{plotly.offline.get_plotlyjs_version()}.min.js"
+
+
+def render(page: Page, plotly_src: str | None = None) -> str:
+    """The whole page as one string: plotly.js from `plotly_src` (a relative URL) or, if None, inlined."""
     figures = page.figures()
-    script = f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>' if figures else ""
+    if not figures:
+        script = ""
+    elif plotly_src is None:
+        script = f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>'
+    else:
+        script = f'<script type="text/javascript" src="{esc(plotly_src)}"></script>'
     nav = "".join(f'<a href="#{s.anchor}">{esc(s.title)}</a>' for s in page.sections)
     body = []
     for s in page.sections:
         parts = "".join(_figure_html(p) if isinstance(p, Figure) else p for p in s.parts)
         body.append(f'<section id="{s.anchor}"><h2>{esc(s.title)}</h2>{parts}</section>')
     subtitle = "".join(f"<p>{esc(line)}</p>" for line in page.subtitle)
+    banners = "".join(f'<div class="banner" role="alert">{esc(b)}</div>' for b in page.banners)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{esc(page.title)}"
             f"</title><style>{STYLE}</style>{script}</head><body><header><h1>{esc(page.title)}</h1>{subtitle}"
-            f"</header><nav>{nav}</nav><main>{''.join(body)}</main><footer>{esc(page.footer)}</footer>"
+            f"</header>{banners}<nav>{nav}</nav><main>{''.join(body)}</main><footer>{esc(page.footer)}</footer>"
             "</body></html>\n")
 
 
-def write_page(page: Page, out_dir: Path) -> Path:
-    """Write index.html and the page's CSV files into out_dir (stale CSVs from earlier runs removed)."""
+def write_page(page: Page, out_dir: Path, self_contained: bool = False) -> Path:
+    """Write index.html and the page's CSV files into out_dir (stale CSVs from earlier runs removed), and
+    the shared plotly.js into `out_dir/../assets/` unless self-contained (or the page has no figure)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob("*.csv"):
@@ -166,15 +191,38 @@ def write_page(page: Page, out_dir: Path) -> Path:
             old.unlink()
     for name, frame in page.csvs.items():
         _write_text(out_dir / name, frame.to_csv(index=False, lineterminator="\n"))
+    src = None
+    if page.figures() and not self_contained:
+        asset = write_plotly_asset(out_dir.resolve().parent / "assets")
+        src = Path(os.path.relpath(asset, out_dir.resolve())).as_posix()
     path = out_dir / "index.html"
-    _write_text(path, render(page))
+    _write_text(path, render(page, src))
     return path
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    """Write under a unique temporary name in the same folder, then rename (readers never see half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_plotly_asset(folder: Path) -> Path:
+    """`folder/plotly-<version>.min.js`, written atomically unless an identical file is already there."""
+    path = Path(folder) / plotly_asset_name()
+    bundle = plotly.offline.get_plotlyjs()
+    if not (path.is_file() and path.read_text(encoding="utf-8") == bundle):
+        _write_text(path, bundle)
+    return path
 
 
 # cell formatting ------------------------------------------------------------------------------------------
@@ -197,13 +245,17 @@ def fmt_count(v: object) -> str:
     return "–" if _bad(v) else f"{int(round(float(v))):,}"
 
 
-def fmt_ci(mean: float, low: float, high: float, n: int, digits: int = 2, count: bool = False) -> str:
-    """'31.25 ± 0.84' (half-width of the interval), or '31.25 (n=1)' when there is no interval."""
+def fmt_ci(mean: float, low: float, high: float, n: int, digits: int = 2, count: bool = False,
+           clipped: bool = False) -> str:
+    """'31.25 ± 0.84' (half-width of the interval), '0.50 [0.00, 3.10] clipped' when the interval was cut to
+    its metric's range, or '31.25 (n=1)' when there is no interval."""
     if n == 0 or _bad(mean):
         return "–"
     m = f"{mean:,.0f}" if count else f"{mean:.{digits}f}"
     if _bad(low) or _bad(high):
         return f"{m} (n={n})"
+    if clipped:
+        return f"{m} [{low:.{digits}f}, {high:.{digits}f}] clipped"
     half = (high - low) / 2
     h = f"{half:,.0f}" if count else f"{half:.{digits}f}"
     return f"{m} ± {h}"

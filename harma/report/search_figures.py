@@ -1,8 +1,9 @@
 """Plotly figures for search studies, each built from one tidy table of harma.report.search.
 
-Best-so-far curves (by trial and by GPU-hours), the ASHA view (learning curve of every trial with the stop
+Best-so-far curves (by trial number and by cost), the ASHA view (learning curve of every trial with the stop
 rungs marked, and how many trials stopped where), parallel coordinates over the searched parameters coloured
-by the objective, Optuna importances, one slice plot per parameter, and Pareto fronts of mR against cost.
+by the objective (SVG lines, not Plotly's WebGL parcoords), Optuna importances, one slice plot per parameter,
+and Pareto fronts of mR against cost.
 Parameter names and values are user text and are escaped with `label`.
 """
 from __future__ import annotations
@@ -12,8 +13,10 @@ import math
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
+from harma.report.cost import CostBasis
 from harma.report.figures import label, styled
 from harma.report.search import is_log_scale
 
@@ -36,20 +39,25 @@ def best_by_trial_chart(table: pd.DataFrame) -> go.Figure:
                                  hovertemplate="trial %{x} (%{text}): %{y:.2f}<extra></extra>"))
     fig.add_trace(go.Scatter(x=table["trial_number"].tolist(), y=table["best_so_far"].tolist(), mode="lines",
                              name="best so far", line=dict(shape="hv", color="#2ca02c", width=2)))
-    return styled(fig, "Best-so-far objective by trial (start order)", "trial number", OBJ)
+    fig.update_xaxes(tickformat="d")
+    return styled(fig, "Best-so-far objective by trial (start order)", "trial number (as in the trial id)", OBJ)
 
 
-def best_by_gpu_chart(table: pd.DataFrame) -> go.Figure:
-    """Best COMPLETE objective so far against cumulative GPU-hours of all finished trials."""
+def best_by_cost_chart(table: pd.DataFrame, basis: CostBasis) -> go.Figure:
+    """Best COMPLETE objective so far against the cumulative cost (GPU-hours, CPU core-hours or wall hours) of
+    all finished trials."""
     fig = go.Figure()
     done = table[(table["status"] == "COMPLETE") & table["objective"].notna()]
-    fig.add_trace(go.Scatter(x=done["cumulative_gpu_hours"].tolist(), y=done["objective"].tolist(),
+    fig.add_trace(go.Scatter(x=done["cumulative_cost_hours"].tolist(), y=done["objective"].tolist(),
                              mode="markers", name="complete trial", text=[label(t) for t in done["trial_id"]],
                              marker=dict(color=STATUS_COLORS["COMPLETE"], size=8),
-                             hovertemplate="%{text}: %{y:.2f} at %{x:.2f} GPU-h<extra></extra>"))
-    fig.add_trace(go.Scatter(x=table["cumulative_gpu_hours"].tolist(), y=table["best_so_far"].tolist(),
+                             hovertemplate=f"%{{text}}: %{{y:.2f}} at %{{x:.3g}} {basis.short}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=table["cumulative_cost_hours"].tolist(), y=table["best_so_far"].tolist(),
                              mode="lines", name="best so far", line=dict(shape="hv", color="#2ca02c", width=2)))
-    return styled(fig, "Best-so-far objective by GPU-hours spent (finish order)", "cumulative GPU-hours", OBJ)
+    fig = styled(fig, f"Best-so-far objective by {basis.label} spent (finish order)", f"cumulative {basis.label}",
+                 OBJ)
+    fig.update_xaxes(rangemode="tozero")
+    return fig
 
 
 def asha_chart(curves: pd.DataFrame, rungs: list[int]) -> go.Figure:
@@ -81,39 +89,74 @@ def stop_chart(counts: pd.DataFrame) -> go.Figure:
         fig.add_trace(go.Bar(x=rows["stop_epoch"].tolist(), y=rows["trials"].tolist(), name=status.lower(),
                              marker_color=STATUS_COLORS.get(status, "#444")))
     fig.update_layout(barmode="stack")
+    fig.update_xaxes(tickformat="d", dtick=1 if len(counts) and counts["stop_epoch"].max() <= 30 else None)
+    fig.update_yaxes(tickformat="d", rangemode="tozero")
     return styled(fig, "Epochs each trial ran before it stopped", "epochs run", "trials", height=340)
 
 
-def _dimension(values: pd.Series, name: str) -> dict:
+def _axis(values: pd.Series, name: str) -> tuple[str, list[float], list[tuple[float, str]]]:
+    """One axis of the parallel chart: its label, the values mapped to [0, 1], and (position, text) ticks.
+
+    Numbers are scaled min to max (log10 first for wide positive ranges); categories are spread evenly in
+    sorted order; a constant axis sits at 0.5."""
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        v = values.astype(float)
-        if is_log_scale(v):
-            return dict(label=f"log10 {label(name)}", values=np.log10(v.to_numpy()).tolist())
-        return dict(label=label(name), values=v.tolist())
+        v = values.astype(float).to_numpy()
+        log = is_log_scale(values)
+        shown = np.log10(v) if log else v
+        lo, hi = float(np.nanmin(shown)), float(np.nanmax(shown))
+        span = hi - lo
+        norm = [0.5 if span == 0 else (x - lo) / span for x in shown]
+        ends = [(0.0, f"{np.nanmin(v):.3g}"), (1.0, f"{np.nanmax(v):.3g}")] if span else [(0.5, f"{lo:.3g}")]
+        return (f"{label(name)} (log)" if log else label(name)), norm, ends
     cats = sorted(values.astype(str).unique())
-    codes = [cats.index(x) for x in values.astype(str)]
-    return dict(label=label(name), values=codes, tickvals=list(range(len(cats))),
-                ticktext=[label(c) for c in cats])
+    step = 1.0 / (len(cats) - 1) if len(cats) > 1 else 0.0
+    pos = {c: (i * step if len(cats) > 1 else 0.5) for i, c in enumerate(cats)}
+    return label(name), [pos[x] for x in values.astype(str)], [(pos[c], label(c)) for c in cats]
 
 
-def parcoords_chart(table: pd.DataFrame, params: list[str]) -> go.Figure:
-    """Parallel coordinates: one axis per searched parameter and one for the objective, coloured by it."""
-    dims = [_dimension(table[p], _short(p)) for p in params]
-    dims.append(dict(label="val mR", values=table["objective"].astype(float).tolist()))
-    fig = go.Figure(go.Parcoords(
-        line=dict(color=table["objective"].astype(float).tolist(), colorscale="Viridis", showscale=True,
-                  colorbar=dict(title="val mR")), dimensions=dims))
-    fig = styled(fig, "Searched parameters of observed trials, coloured by val mR", "", "", height=460)
-    fig.update_layout(margin=dict(l=70, r=60, t=90, b=40))
+def parallel_chart(table: pd.DataFrame, params: list[str]) -> go.Figure:
+    """Parallel coordinates drawn as SVG lines (Plotly's parcoords needs WebGL): one vertical axis per searched
+    parameter and one for the objective, each scaled to its own range, one line per observed trial coloured
+    by its objective (Viridis), with each axis's range or categories written beside it."""
+    axes = [_axis(table[p], _short(p)) for p in params]
+    objective = table["objective"].astype(float)
+    axes.append(_axis(objective, "val mR"))
+    lo, hi = float(objective.min()), float(objective.max())
+    shade = [0.5 if hi == lo else (v - lo) / (hi - lo) for v in objective]
+    colors = sample_colorscale("Viridis", shade)
+    fig = go.Figure()
+    x = list(range(len(axes)))
+    for k, row in enumerate(table.reset_index(drop=True).itertuples(index=False)):
+        values = [f"{_short(p)}={label(table[p].iloc[k])}" for p in params]
+        fig.add_trace(go.Scatter(
+            x=x, y=[a[1][k] for a in axes], mode="lines+markers", showlegend=False,
+            line=dict(color=colors[k], width=2), marker=dict(size=5, color=colors[k]),
+            opacity=0.85 if row.status == "COMPLETE" else 0.45,
+            hovertemplate=f"{label(row.trial_id)} ({str(row.status).lower()}): val mR {row.objective:.2f}<br>"
+                          + "<br>".join(values) + "<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip",
+                             marker=dict(colorscale="Viridis", cmin=lo, cmax=hi, color=[lo], showscale=True,
+                                         colorbar=dict(title="val mR"))))
+    for i, (_, _, ticks) in enumerate(axes):
+        fig.add_shape(type="line", x0=i, x1=i, y0=0, y1=1, line=dict(color="#444", width=1), layer="below")
+        for pos, text in ticks:
+            fig.add_annotation(x=i, y=pos, text=text, showarrow=False, xanchor="left", xshift=4,
+                               font=dict(size=10, color="#333"), bgcolor="rgba(255,255,255,0.7)")
+    fig.update_xaxes(tickvals=x, ticktext=[a[0] for a in axes], range=[-0.3, len(axes) - 0.4], showgrid=False,
+                     zeroline=False, side="top")
+    fig.update_yaxes(range=[-0.05, 1.05], showticklabels=False, showgrid=False, zeroline=False)
+    fig = styled(fig, "Searched parameters of observed trials (each axis scaled to its own range), coloured by "
+                 "val mR", "", "", height=460)
+    fig.update_layout(margin=dict(l=40, r=60, t=110, b=30))
     return fig
 
 
-def importance_chart(frame: pd.DataFrame) -> go.Figure:
-    """Horizontal bars of Optuna parameter importances, most important on top."""
+def importance_chart(frame: pd.DataFrame, n: int) -> go.Figure:
+    """Horizontal bars of Optuna parameter importances, most important on top, titled with n trials."""
     rows = frame.iloc[::-1]
     fig = go.Figure(go.Bar(x=rows["importance"].tolist(), y=[label(p) for p in rows["param"]],
                            orientation="h", marker_color="#1f77b4"))
-    return styled(fig, "Optuna parameter importances", "importance (sums to 1)", "",
+    return styled(fig, f"Optuna parameter importances (n = {n} COMPLETE trials)", "importance (sums to 1)", "",
                   height=max(260, 60 + 40 * len(frame)))
 
 

@@ -1,8 +1,10 @@
 """Small statistics for the report pages, each a pure function of numbers tested against scipy or hand values.
 
-`mean_ci` gives the mean and a two-sided Student-t confidence interval over seeds; `paired_test` compares two
-arms over matching seeds (Wilcoxon signed-rank from `WILCOXON_MIN_PAIRS` pairs up, because with fewer pairs
-its smallest two-sided p-value is above 0.05, else a paired t-test, and no test below 2 pairs); `holm` is the
+`mean_ci` gives the mean and a two-sided Student-t confidence interval over seeds, and `clip_interval` keeps
+an interval of a bounded metric (a recall in %) inside its range; `paired_test` compares two arms over
+matching seeds (Wilcoxon signed-rank from `WILCOXON_MIN_PAIRS` pairs up, because with fewer pairs its smallest
+two-sided p-value is above 0.05, else a paired t-test, and no test below `MIN_TEST_PAIRS` pairs, where a
+t-test has one degree of freedom and its p-value rests on a single spread estimate); `holm` is the
 Holm step-down adjustment written out here; `pareto_mask` marks the points no other point beats on both a
 cost to minimise and a score to maximise.
 """
@@ -17,6 +19,8 @@ import numpy as np
 from scipy import stats
 
 WILCOXON_MIN_PAIRS = 6
+MIN_TEST_PAIRS = 3
+PERCENT_RANGE = (0.0, 100.0)
 CI_METHOD = "Student-t interval: mean ± t(0.975, n−1) · s / √n"
 
 
@@ -63,8 +67,8 @@ def paired_test(x: Sequence[float], y: Sequence[float], min_wilcoxon: int = WILC
     keep = np.isfinite(a) & np.isfinite(b)
     a, b = a[keep], b[keep]
     n = int(a.size)
-    if n < 2:
-        return PairedTest(n, "none", math.nan, math.nan, f"{n} paired seed(s): no test possible (needs ≥ 2)")
+    if n < MIN_TEST_PAIRS:
+        return PairedTest(n, "none", math.nan, math.nan, no_test_note(n))
     diff = a - b
     if np.all(diff == diff[0]):
         return PairedTest(n, "none", math.nan, math.nan, "all paired differences are equal: test undefined")
@@ -76,6 +80,20 @@ def paired_test(x: Sequence[float], y: Sequence[float], min_wilcoxon: int = WILC
         res = stats.ttest_rel(a, b, alternative="two-sided")
         return PairedTest(n, "paired t", float(res.statistic), float(res.pvalue),
                           f"n < {min_wilcoxon}: paired t-test instead of Wilcoxon")
+
+
+def no_test_note(n: int) -> str:
+    """'2 seeds: no test' — the words used in cells and figures when there are too few pairs."""
+    return f"{n} seed{'' if n == 1 else 's'}: no test (needs ≥ {MIN_TEST_PAIRS} paired seeds)"
+
+
+def clip_interval(low: float, high: float, bounds: tuple[float, float] = PERCENT_RANGE
+                  ) -> tuple[float, float, bool]:
+    """(low, high) cut to `bounds`, and whether anything was cut (NaN stays NaN, unclipped)."""
+    if math.isnan(low) or math.isnan(high):
+        return low, high, False
+    lo, hi = max(low, bounds[0]), min(high, bounds[1])
+    return lo, hi, (lo, hi) != (low, high)
 
 
 def holm(p_values: Sequence[float]) -> np.ndarray:

@@ -6,17 +6,30 @@ import argparse
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from harma.report.live import live_report_for
     from harma.tune.runner import run_study
 
-    run_study(args.file, address=args.address, resume=False)
+    with live_report_for(args.file, args.report, args.report_every):
+        run_study(args.file, address=args.address, resume=False)
     return 0
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    from harma.report.live import live_report_for
     from harma.tune.runner import run_study
 
-    run_study(args.name, address=args.address, resume=True)
+    with live_report_for(args.name, args.report, args.report_every):
+        run_study(args.name, address=args.address, resume=True)
     return 0
+
+
+def _add_report_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--report", nargs="?", const="", default=None, metavar="DIR", help="keep the study's report "
+                   "page up to date while it runs (default DIR: reports/NAME)")
+    from harma.report.live import seconds
+
+    p.add_argument("--report-every", type=seconds, default=30.0, metavar="SECONDS",
+                   help="rebuild the live report at most this often (default 30)")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -50,10 +63,12 @@ def add_study_commands(sub) -> None:
     p = study.add_parser("run", help="run a study file (no --address: a local Ray on 127.0.0.1)")
     p.add_argument("file")
     p.add_argument("--address", default=None, help="auto, HOST:PORT or ray://HOST:PORT of a running cluster")
+    _add_report_args(p)
     p.set_defaults(func=cmd_run)
     p = study.add_parser("resume", help="continue a study after its driver died")
     p.add_argument("name", help="study name (studies/NAME.yaml) or study file")
     p.add_argument("--address", default=None)
+    _add_report_args(p)
     p.set_defaults(func=cmd_resume)
     p = study.add_parser("status", help="trial counts by status and the best so far, from Parquet")
     p.add_argument("name", help="study name (studies/NAME.yaml) or study file")

@@ -11,6 +11,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from fake_studies import write_all  # noqa: E402
 
+FEW_TRIALS_FOR_IMPORTANCE = 5  # the fake search has 6 COMPLETE trials; the default minimum (10) hides them
+
 
 @pytest.fixture(scope="session")
 def fake_root(tmp_path_factory):
@@ -26,7 +28,8 @@ def built_pages(fake_root, tmp_path_factory):
 
     store, storage = fake_root
     out = tmp_path_factory.mktemp("reports")
-    pages = {name: build_study_report(store, name, out / name, optuna_storage_url=storage)
+    pages = {name: build_study_report(store, name, out / name, optuna_storage_url=storage,
+                                      min_importance_trials=FEW_TRIALS_FOR_IMPORTANCE)
              for name in ("abl", "srch", "rep")}
     pages["index"] = build_index(store, out)
     return pages

@@ -88,7 +88,7 @@ def search_score(bottleneck: int, gamma: float, lr: float, share: str) -> float:
         2 if share == "bishare" else 0)
 
 
-def write_search(store: ResultsStore, study: str = "srch", optuna_db: str | None = None) -> None:
+def write_search(store: ResultsStore, study: str = "srch", optuna_db: str | None = None, gpus: float = 1.0) -> None:
     rng = np.random.default_rng(1)
     for i, (b, g, lr, share, status, stop) in enumerate(SEARCH_TRIALS):
         score = search_score(b, g, lr, share)
@@ -99,7 +99,7 @@ def write_search(store: ResultsStore, study: str = "srch", optuna_db: str | None
         tid = f"srch_{i:05d}"
         store.write_trial(trial_record(
             study, tid, "search", status, i, val, test, seed=0, stop_epoch=stop, best_epoch=stop,
-            trainable_params=int(5_934_397 * b / 128), gpu_seconds=stop * (300.0 + 3.0 * b),
+            trainable_params=int(5_934_397 * b / 128), gpu_seconds=gpus * stop * (300.0 + 3.0 * b),
             error="worker died: <NCCL> timeout" if status == "FAILED" else None,
             params={"adapter.bottleneck": b, "loss.gamma": g, "optim.lr": lr, "adapter.share": share,
                     "data.dataset": "rsitmd"}))

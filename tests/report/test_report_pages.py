@@ -17,8 +17,8 @@ from harma.results import ResultsStore
 
 FIGURE_IDS = {
     "abl": ["ablation-arms", "ablation-paired", "ablation-curves"],
-    "srch": ["search-best-by-trial", "search-best-by-gpu", "search-asha", "search-stops", "search-parcoords",
-             "search-slices", "search-importances", "search-pareto-gpu", "search-pareto-params"],
+    "srch": ["search-best-by-trial", "search-best-by-cost", "search-asha", "search-stops", "search-parallel",
+             "search-slices", "search-importances", "search-pareto-cost", "search-pareto-params"],
     "rep": ["replicate-arms", "replicate-curves"],
 }
 
@@ -38,20 +38,52 @@ def test_page_has_every_figure_and_its_csv(built_pages, name):
         assert (path.parent / csv).is_file(), csv
 
 
+@pytest.mark.parametrize("name", ["abl", "srch", "rep", "index"])
+def test_element_ids_are_unique(built_pages, name):
+    ids = re.findall(r' id="([^"]+)"', built_pages[name].read_text())
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+
+
 @pytest.mark.parametrize("name", ["abl", "srch", "rep"])
-def test_plotly_inlined_once_and_nothing_remote(built_pages, name):
-    html = built_pages[name].read_text()
+def test_plotly_shared_from_assets_and_nothing_remote(built_pages, name):
+    path = built_pages[name]
+    html = path.read_text()
+    bundle = plotly.offline.get_plotlyjs()
+    assert bundle[:300] not in html and len(html.encode()) < 500_000
+    srcs = re.findall(r'<script[^>]+src="([^"]+)"', html)
+    assert srcs == [f"../assets/plotly-{plotly.offline.get_plotlyjs_version()}.min.js"]
+    assert (path.parent / srcs[0]).read_text() == bundle
+    assert "cdn.plot.ly" not in html and "http://" not in html and "https://" not in html
+
+
+def test_self_contained_page_inlines_plotly_once(fake_root, tmp_path):
+    store, _ = fake_root
+    html = build_study_report(store, "rep", tmp_path / "rep", self_contained=True).read_text()
     bundle = plotly.offline.get_plotlyjs()
     assert html.count(bundle[:300]) == 1 and html.count(bundle) == 1
     rest = html.replace(bundle, "")
-    assert not re.search(r"<script[^>]+src=", rest)
+    assert not re.search(r"<script[^>]+src=", rest) and not (tmp_path / "assets").exists()
     assert "cdn.plot.ly" not in rest and "http://" not in rest and "https://" not in rest
+
+
+def test_shared_asset_written_once_and_atomically(fake_root, tmp_path):
+    store, _ = fake_root
+    build_study_report(store, "rep", tmp_path / "a")
+    asset = tmp_path / "assets" / f"plotly-{plotly.offline.get_plotlyjs_version()}.min.js"
+    stamp = asset.stat().st_mtime_ns
+    build_study_report(store, "abl", tmp_path / "b")
+    assert asset.stat().st_mtime_ns == stamp  # identical: not rewritten
+    asset.write_text("truncated")
+    build_study_report(store, "abl", tmp_path / "b")
+    assert asset.read_text() == plotly.offline.get_plotlyjs()
+    assert [p.name for p in (tmp_path / "assets").iterdir()] == [asset.name]  # no temporary file left
 
 
 def test_building_twice_gives_identical_files(fake_root, built_pages, tmp_path):
     store, storage = fake_root
     for name in ("abl", "srch", "rep"):
-        again = build_study_report(store, name, tmp_path / name, optuna_storage_url=storage)
+        again = build_study_report(store, name, tmp_path / name, optuna_storage_url=storage,
+                                   min_importance_trials=5)
         first = built_pages[name].parent
         assert sorted(p.name for p in first.iterdir()) == sorted(p.name for p in again.parent.iterdir())
         for f in first.iterdir():
@@ -83,14 +115,24 @@ def test_search_page_top_k_and_importances(built_pages):
     html = built_pages["srch"].read_text()
     assert "--set adapter.bottleneck=128 adapter.share=bishare data.dataset=rsitmd" in html
     assert "PedAnovaImportanceEvaluator" in html
+    assert "Parameter importances from n = 6 COMPLETE trials" in html
+    assert "Optuna parameter importances (n = 6 COMPLETE trials)" in html  # the figure's title
+
+
+def test_importances_hidden_below_the_minimum_of_finished_trials(fake_root, tmp_path):
+    store, storage = fake_root
+    html = build_study_report(store, "srch", tmp_path / "s", optuna_storage_url=storage).read_text()
+    assert "search-importances" not in figure_ids(html)
+    assert "hidden, since only n = 6 trials are COMPLETE" in html and "fewer than 10 finished" in html
     assert "Epochs at which ASHA pruned trials: 2, 4." in html
 
 
 def test_search_page_without_optuna_storage_says_unavailable(fake_root, tmp_path):
     store, _ = fake_root
-    html = build_study_report(store, "srch", tmp_path / "s").read_text()
+    html = build_study_report(store, "srch", tmp_path / "s", min_importance_trials=5).read_text()
     assert "importances are unavailable" in html and "search-importances" not in figure_ids(html)
-    html = build_study_report(store, "srch", tmp_path / "t", optuna_storage_url="sqlite:////no/such.db").read_text()
+    html = build_study_report(store, "srch", tmp_path / "t", optuna_storage_url="sqlite:////no/such.db",
+                              min_importance_trials=5).read_text()
     assert "does not exist" in html
 
 
@@ -100,6 +142,21 @@ def test_single_seed_ablation_says_no_test_possible(tmp_path):
     html = build_study_report(store, "one", tmp_path / "one").read_text()
     assert "no test is possible" in html and "(paired t)" not in html and "(wilcoxon)" not in html
     assert "(n=1)" in html
+
+
+def test_two_seed_ablation_shows_no_p_value_and_a_banner(tmp_path):
+    store = ResultsStore(tmp_path / "r")
+    write_ablation(store, "two", seeds=(0, 1), extra_trials=False)
+    html = build_study_report(store, "two", tmp_path / "two").read_text()
+    assert '<div class="banner" role="alert">Small samples: harma has 2 seeds' in html
+    assert "2 seeds: no test (needs ≥ 3 paired seeds)" in html  # the table cells
+    assert "2 seeds: no test" in re.search(r'id="ablation-paired".*?</script>', html, re.S).group(0)  # figure
+    assert "(paired t)" not in html and "(wilcoxon)" not in html
+    assert re.search(r"<td class=\"num\">-?\d+\.\d\d ± \d+\.\d\d</td>", html)  # Δ with its interval
+
+
+def test_three_seeds_no_banner(built_pages):
+    assert 'class="banner"' not in built_pages["abl"].read_text()
 
 
 def test_missing_reference_arm_and_running_only_study(tmp_path):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from harma.report.stats import holm, mean_ci, paired_test, pareto_mask
+from harma.report.stats import clip_interval, holm, mean_ci, paired_test, pareto_mask
 
 
 def test_mean_ci_matches_scipy_t_interval():
@@ -46,11 +46,27 @@ def test_wilcoxon_from_six_pairs_matches_scipy():
     assert res.p_value == pytest.approx(ref.pvalue) and res.statistic == pytest.approx(ref.statistic)
 
 
-def test_no_test_below_two_pairs_or_constant_differences():
+def test_no_test_below_three_pairs_or_constant_differences():
     one = paired_test([1.0, float("nan")], [0.5, 2.0])
-    assert one.test == "none" and one.n == 1 and math.isnan(one.p_value) and "no test possible" in one.note
+    assert one.test == "none" and one.n == 1 and math.isnan(one.p_value) and one.note.startswith("1 seed: no test")
+    two = paired_test([33.0, 34.1], [30.0, 31.5])  # scipy would give a df=1 t-test here: refused
+    assert two.test == "none" and math.isnan(two.p_value) and two.note.startswith("2 seeds: no test")
+    assert not math.isnan(sps.ttest_rel([33.0, 34.1], [30.0, 31.5]).pvalue)
+    three = paired_test([33.0, 34.1, 32.2], [30.0, 31.5, 31.9])
+    assert three.test == "paired t" and three.p_value == pytest.approx(
+        sps.ttest_rel([33.0, 34.1, 32.2], [30.0, 31.5, 31.9]).pvalue)
     const = paired_test([2.0, 3.0, 4.0], [1.0, 2.0, 3.0])
     assert const.test == "none" and math.isnan(const.p_value)
+
+
+def test_clip_interval_to_percent_range():
+    s = mean_ci([0.5, 4.5])  # mean 2.5, sd 2.828, t(0.975, 1) = 12.706: low = 2.5 - 25.41 < 0
+    assert s.ci_low == pytest.approx(2.5 - 12.706204736 * 2.0, rel=1e-6)
+    assert clip_interval(s.ci_low, s.ci_high) == (0.0, pytest.approx(s.ci_high), True)
+    assert clip_interval(97.0, 103.0) == (97.0, 100.0, True)
+    assert clip_interval(10.0, 20.0) == (10.0, 20.0, False)
+    low, high, clipped = clip_interval(float("nan"), float("nan"))
+    assert math.isnan(low) and not clipped
 
 
 def test_holm_hand_computed():

@@ -71,6 +71,17 @@ def test_arm_summary_known_means_and_intervals():
     assert gpu["mean"].tolist() == pytest.approx([1.0, 1.0, 1.0])
 
 
+def test_arm_summary_cuts_recall_intervals_to_0_100():
+    rows = [{"trial_id": f"x{s}", "arm": "x", "seed": s, "val_r_mean": v, "test_r_mean": v}
+            for s, v in enumerate([0.5, 4.5])]
+    done = complete_per_seed(prepare(trials_frame(rows)))
+    out = arms.arm_summary(done, ["x"], metrics=("val_r_mean", "gpu_hours")).set_index("metric")
+    raw = sps.t.interval(0.95, 1, loc=2.5, scale=sps.sem([0.5, 4.5]))
+    assert raw[0] < 0 and out.loc["val_r_mean", "ci_low"] == 0.0 and bool(out.loc["val_r_mean", "clipped"])
+    assert out.loc["val_r_mean", "ci_high"] == pytest.approx(raw[1])
+    assert not bool(out.loc["gpu_hours", "clipped"])  # not a percentage: left alone
+
+
 def test_paired_differences_match_scipy_and_hand_holm():
     done = complete_per_seed(ablation_frame())
     diffs = arms.paired_differences(done, ["ref", "a", "b"], "ref", metrics=("val_r_mean",))
@@ -81,7 +92,7 @@ def test_paired_differences_match_scipy_and_hand_holm():
     assert a["mean_diff"] == pytest.approx(np.mean([1.0, 2.5, 1.0]))
     p_a = sps.ttest_rel([31.0, 33.5, 33.0], [30.0, 31.0, 32.0]).pvalue
     assert a["test"] == "paired t" and a["p_value"] == pytest.approx(p_a)
-    assert b["test"] == "none" and "all paired differences are equal" in b["note"]  # diffs (-1, -1)
+    assert b["test"] == "none" and b["note"].startswith("2 seeds: no test")  # 2 pairs: no p-value
     assert a["p_holm"] == pytest.approx(p_a)  # only one finite p-value in the family
     lo, hi = sps.t.interval(0.95, 2, loc=np.mean([1, 2.5, 1]), scale=sps.sem([1, 2.5, 1]))
     assert (a["ci_low"], a["ci_high"]) == (pytest.approx(lo), pytest.approx(hi))
@@ -108,7 +119,7 @@ def test_single_seed_means_no_test():
     rows = [{"trial_id": f"{a}", "arm": a, "seed": 0, "val_r_mean": v} for a, v in (("ref", 1.0), ("z", 2.0))]
     done = complete_per_seed(prepare(trials_frame(rows)))
     diffs = arms.paired_differences(done, ["ref", "z"], "ref", metrics=("val_r_mean",))
-    assert diffs["test"].tolist() == ["none"] and "no test possible" in diffs["note"].iloc[0]
+    assert diffs["test"].tolist() == ["none"] and diffs["note"].iloc[0].startswith("1 seed: no test")
     assert math.isnan(diffs["p_holm"].iloc[0])
 
 

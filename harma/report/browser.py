@@ -1,7 +1,8 @@
-"""A tiny Chrome DevTools Protocol client for the browser tests: start headless Chromium offline with a
-fresh profile, open a page, collect console errors and uncaught exceptions, evaluate JavaScript in the page,
-and take a full-page screenshot.  It speaks the WebSocket protocol itself (stdlib only: a handshake, masked
-text frames out, unmasked frames in), so the tests need no extra Python package.
+"""A tiny Chrome DevTools Protocol client: start headless Chromium offline with a fresh profile (WebGL off
+by default, so pages must render as SVG), open a page, collect console errors and uncaught exceptions,
+evaluate JavaScript in the page, and take a full-page screenshot.  Used by `harma report --screenshot`, the
+browser tests and benchmarks/bench_report_pages.py.  It speaks the WebSocket protocol itself (stdlib only: a
+handshake, masked text frames out, unmasked frames in), so it needs no extra Python package.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-extensions", "--remote-debugging-port=0"]
+NO_WEBGL = ["--disable-webgl", "--disable-3d-apis"]
 
 
 class WebSocket:
@@ -91,9 +93,12 @@ class WebSocket:
 class Browser:
     """Headless Chromium with one page target driven over CDP."""
 
-    def __init__(self) -> None:
+    def __init__(self, webgl: bool = False, executable: str = CHROMIUM) -> None:
+        if not Path(executable).exists():
+            raise FileNotFoundError(f"{executable} not found: install Debian's chromium (apt-get install chromium)")
         self.profile = tempfile.mkdtemp(prefix="harma-chromium-")
-        self.proc = subprocess.Popen([CHROMIUM, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
+        flags = FLAGS if webgl else [*FLAGS, *NO_WEBGL]
+        self.proc = subprocess.Popen([executable, *flags, f"--user-data-dir={self.profile}", "about:blank"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         port_file = Path(self.profile) / "DevToolsActivePort"
         deadline = time.time() + 60
@@ -137,12 +142,13 @@ class Browser:
                     return msg
         raise TimeoutError(method)
 
-    def open(self, path: Path, width: int = 1280, height: int = 900) -> None:
+    def open(self, path: Path, width: int = 1280, height: int = 900, wait_load: bool = True) -> None:
         self.events.clear()
         self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
                   mobile=False)
         self.call("Page.navigate", url=Path(path).resolve().as_uri())
-        self.wait_event("Page.loadEventFired")
+        if wait_load:
+            self.wait_event("Page.loadEventFired")
 
     def evaluate(self, expression: str):
         result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
@@ -188,3 +194,47 @@ class Browser:
             self.proc.kill()
             self.proc.wait()
         shutil.rmtree(self.profile, ignore_errors=True)
+
+
+# One entry per report figure: its div, whether Plotly drew an SVG with traces, and any WebGL canvas in it.
+RENDER_CHECK = """
+Array.from(document.querySelectorAll('figure.harma-figure')).map(f => {
+  const gd = f.querySelector('.js-plotly-plot');
+  const svg = gd && gd.querySelector('.plot-container svg.main-svg');
+  const points = gd && gd.data ? gd.data.reduce((n, t) => n + ((t.x || t.y || []).length), 0) : 0;
+  return {id: f.dataset.figure, divId: gd ? gd.id : null, svg: !!svg, traces: gd && gd.data ? gd.data.length : 0,
+          points: points, drawn: gd ? gd.querySelectorAll('.trace, .bars').length : 0,
+          canvases: f.querySelectorAll('canvas').length,
+          types: gd && gd.data ? gd.data.map(t => t.type || 'scatter') : []};
+})
+"""
+
+
+def wait_rendered(browser: Browser, expected: int, timeout: float = 30.0, interval: float = 0.05) -> list[dict]:
+    """Poll until `expected` figures are drawn as SVG with traces (or the timeout passes); their states."""
+    deadline = time.time() + timeout
+    while True:
+        state = browser.evaluate(RENDER_CHECK)
+        if (len(state) == expected and all(s["svg"] and s["drawn"] for s in state)) or time.time() > deadline:
+            return state
+        time.sleep(interval)
+
+
+def screenshot_page(page: Path, png: Path) -> Path:
+    """Open a report page in headless Chromium (offline, WebGL off), wait for its figures, save a full-page
+    PNG at `png`; raise RuntimeError if the page logs an error or a figure does not render."""
+    import re
+
+    expected = len(re.findall(r'data-figure="', Path(page).read_text(encoding="utf-8")))
+    browser = Browser()
+    try:
+        browser.open(page)
+        state = wait_rendered(browser, expected)
+        bad = [s["id"] for s in state if not (s["svg"] and s["drawn"])]
+        errors = browser.errors()
+        if errors or bad or len(state) != expected:
+            raise RuntimeError(f"{page}: did not render cleanly (errors: {errors}; figures not drawn: {bad})")
+        browser.screenshot(png)
+    finally:
+        browser.close()
+    return Path(png)
