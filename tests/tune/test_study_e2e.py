@@ -43,7 +43,10 @@ def test_smoke_study_end_to_end_and_its_report(scratch):
     assert "COMPLETE" in status.stdout and "best so far" in status.stdout
     report = run_harma(["report", "smoke", "--results", "results", "--out", "reports/smoke"], scratch)
     assert report.returncode == 0, report.stderr[-3000:]
-    assert (scratch / "reports" / "smoke" / "index.html").stat().st_size > 100_000
+    page = (scratch / "reports" / "smoke" / "index.html").read_text()
+    assert "Plotly.newPlot" in page and 'class="harma-figure"' in page
+    assets = list((scratch / "reports" / "assets").glob("plotly-*.min.js"))
+    assert len(assets) == 1 and f"../assets/{assets[0].name}" in page
 
 
 DDP_STUDY = """
