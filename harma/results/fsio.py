@@ -75,6 +75,12 @@ def read_table(fs: pafs.FileSystem, path: str) -> pa.Table:
         return pq.ParquetFile(fh).read()
 
 
+def read_schema(fs: pafs.FileSystem, path: str) -> pa.Schema:
+    """The Arrow schema of one Parquet file (with its metadata), reading only the footer."""
+    with fs.open_input_file(path) as fh:
+        return pq.ParquetFile(fh).schema_arrow
+
+
 def delete_file(fs: pafs.FileSystem, path: str) -> bool:
     """Delete `path` if it exists; return whether it did."""
     if fs.get_file_info(path).type == pafs.FileType.NotFound:

@@ -13,7 +13,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from harma.results.schema import StudyColumns
 from harma.results.store import ResultsStore
+from harma.tune.columns import objective_column, study_columns
 from harma.tune.records import FAILED, RUNNING, provenance
 from harma.tune.study import Study, StudyError, load_study
 
@@ -22,7 +24,13 @@ DRIVER_MEMORY_BYTES = 1024 * 1024
 
 
 def objective_key(study: Study) -> str:
-    return f"{study.objective.split}_{study.objective.metric}"
+    return objective_column(study)
+
+
+def columns_for(study: Study, store: ResultsStore) -> StudyColumns:
+    """The study's results columns (a replicate's include the parameter columns of its source study)."""
+    source = store.param_kinds(study.replicate.source) if study.kind == "replicate" else None
+    return study_columns(study, source)
 
 
 def complete_best_first(trials, study: Study):
@@ -69,7 +77,7 @@ def _finished_ids(trials) -> set[str]:
     return set(trials.loc[trials["status"].isin(FINISHED), "trial_id"]) if len(trials) else set()
 
 
-def _reconcile_with_optuna(study: Study, store: ResultsStore) -> None:
+def _reconcile_with_optuna(study: Study, store: ResultsStore, columns: StudyColumns) -> None:
     """A driver killed between telling Optuna and writing Parquet leaves a RUNNING row for a finished trial:
     take the final state from Optuna."""
     from harma.tune.searcher import open_optuna_study, search_trial_id
@@ -84,7 +92,7 @@ def _reconcile_with_optuna(study: Study, store: ResultsStore) -> None:
             record["params"] = {k[len("param."):]: _plain(v) for k, v in row.items()
                                 if k.startswith("param.") and not _missing(v)}
             record["status"] = state
-            store.write_trial(record)
+            store.write_trial(record, columns)
 
 
 def _scheduler(study: Study, store: ResultsStore, resume: bool):
@@ -135,6 +143,11 @@ def run_study(study_or_path: Study | str, address: str | None = None, resume: bo
     study = study_or_path if isinstance(study_or_path, Study) else load_study(study_or_path)
     root, checkpoints, ray_storage = _storage_dirs(study)
     store = ResultsStore(root)
+    columns = columns_for(study, store)
+    if resume:
+        rewritten = store.conform(columns)
+        if rewritten:
+            echo(f"[{study.name}] rewrote {len(rewritten)} results file(s) in schema of this study", flush=True)
     recorded = store.read_trials(study.name)
     finished = _finished_ids(recorded)
     if not resume and len(recorded):
@@ -148,7 +161,7 @@ def run_study(study_or_path: Study | str, address: str | None = None, resume: bo
         searcher, param_space, num_samples = None, {}, 1
         if study.kind == "search":
             if resume:
-                _reconcile_with_optuna(study, store)
+                _reconcile_with_optuna(study, store, columns)
             searcher = OptunaAskTellSearcher(study, objective_key(study), resume_unfinished=resume)
             num_samples = searcher.total
         else:
@@ -163,7 +176,7 @@ def run_study(study_or_path: Study | str, address: str | None = None, resume: bo
         trainable = tune.with_resources(
             tune.with_parameters(run_trial, study=study, checkpoint_root=checkpoints, train_storage=ray_storage),
             _trial_resources(study))
-        callback = ParquetResults(study, store, provenance(), total, objective_key(study), echo=echo)
+        callback = ParquetResults(study, store, columns, provenance(), checkpoints, total, echo=echo)
         tuner = tune.Tuner(
             trainable, param_space=param_space,
             tune_config=tune.TuneConfig(search_alg=searcher, scheduler=_scheduler(study, store, resume),

@@ -25,6 +25,7 @@ import yaml
 
 from harma import config as hconfig
 from harma.config import ConfigError, RunConfig
+from harma.metrics import METRIC_KEYS
 
 
 class StudyError(ValueError):
@@ -471,7 +472,7 @@ def _parse_objective(c: _Checker, value: Any) -> Objective:
         return Objective()
     obj = c.mapping("objective", value, ("metric", "split", "mode"))
     return Objective(
-        metric=c.name("objective.metric", obj.get("metric", "r_mean")),
+        metric=c.choice("objective.metric", obj.get("metric", "r_mean"), METRIC_KEYS),
         split=c.choice("objective.split", obj.get("split", "val"), SPLITS),
         mode=c.choice("objective.mode", obj.get("mode", "max"), MODES),
     )

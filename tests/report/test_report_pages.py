@@ -13,7 +13,7 @@ from scipy import stats as sps
 
 from harma.report import add_report_commands, build_study_report
 from harma.report.html import fmt_p
-from harma.results import ResultsStore
+from harma.results import ResultsStore, StudyColumns
 
 FIGURE_IDS = {
     "abl": ["ablation-arms", "ablation-paired", "ablation-curves"],
@@ -110,7 +110,7 @@ def test_missing_reference_arm_and_running_only_study(tmp_path):
     html = build_study_report(store, "noref", tmp_path / "ref-a", reference="a").read_text()
     assert "paired differences to &#x27;a&#x27;" in html
     store.write_trial({"study": "live", "trial_id": "t0", "kind": "search", "status": "RUNNING",
-                       "params": {"loss.gamma": 1.0}})
+                       "params": {"loss.gamma": 1.0}}, StudyColumns("live", {"loss.gamma": "float"}))
     store.write_epoch("live", "t0", 1, {"val": {"r_mean": 10.0}}, 5.0)
     html = build_study_report(store, "live", tmp_path / "live").read_text()
     assert "Still running" in html and "No COMPLETE trial yet." in html
@@ -162,7 +162,7 @@ def test_long_errors_show_their_last_lines(tmp_path):
     store = ResultsStore(tmp_path / "r")
     trace = "Traceback (most recent call last):\n" + "  frame\n" * 400 + "RuntimeError: <boom> at the end"
     store.write_trial({"study": "f", "trial_id": "t0", "kind": "ablation", "arm": "harma", "seed": 0,
-                       "status": "FAILED", "error": trace})
+                       "status": "FAILED", "error": trace}, StudyColumns("f"))
     html = build_study_report(store, "f", tmp_path / "f").read_text()
     assert "RuntimeError: &lt;boom&gt; at the end" in html and "Traceback (most recent" not in html
 

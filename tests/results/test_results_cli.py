@@ -5,7 +5,7 @@ import argparse
 
 import pandas as pd
 
-from harma.results import ResultsStore
+from harma.results import ResultsStore, StudyColumns
 from harma.results.cli import add_results_commands
 
 
@@ -20,7 +20,7 @@ def test_results_cli(tmp_path, capsys):
     store = ResultsStore(tmp_path / "r")
     for tid, status in (("a", "COMPLETE"), ("b", "PRUNED"), ("c", "COMPLETE")):
         store.write_trial({"study": "s1", "trial_id": tid, "kind": "search", "status": status, "seed": 0,
-                           "val_r_mean": 10.0, "params": {"loss.gamma": 1.0}})
+                           "val_r_mean": 10.0, "params": {"loss.gamma": 1.0}}, StudyColumns("s1", {"loss.gamma": "float"}))
     assert _run(["results", "--results", str(tmp_path / "r")]) == 0
     assert "s1: COMPLETE 2, PRUNED 1" in capsys.readouterr().out
     assert _run(["results", "s1", "--results", str(tmp_path / "r")]) == 0
