@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
+from harma.atomic import write_text_atomic
 from harma.metrics import TIE_POLICIES
 
 
@@ -349,14 +349,6 @@ def load_config(name_or_path: str, overrides: Mapping[str, Any] | Sequence[str] 
 def save_config(cfg: RunConfig, path: str | os.PathLike) -> None:
     """Write the config as YAML atomically (temporary name, then rename)."""
     write_text_atomic(Path(path), yaml.safe_dump(to_dict(cfg), sort_keys=False))
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def flat_dict(cfg: RunConfig) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from harma.report.frames import exclusion_text, fixed_params, searched_params
 from harma.report.html import Page, Section, fmt, fmt_count
 from harma.report.importance import param_importances
 from harma.report.overrides import format_value
+from harma.results.trials import objective_label
 
 
 def add_search_sections(page: Page, study: str, trials: pd.DataFrame, epochs: pd.DataFrame,
@@ -123,7 +124,7 @@ def _top_section(page: Page, trials: pd.DataFrame, params: list[str], k: int) ->
     sec.text("Ranked by val mR; test mR is at the best val epoch. To reproduce a configuration, run the "
              "study's base config with its overrides, which list every searched or overridden key.", "note")
     view = pd.DataFrame({
-        "rank": top["rank"], "trial": top["trial_id"], "val mR": top[search.OBJECTIVE].map(fmt),
+        "rank": top["rank"], "trial": top["trial_id"], objective_label(trials): top["objective"].map(fmt),
         "test mR": top["test_r_mean"].map(fmt), "GPU-hours": top["gpu_hours"].map(lambda v: fmt(v, 3)),
         "trainable params": top["trainable_params"].map(fmt_count), "overrides": top["overrides"]})
     sec.table(view, text_columns=("trial",), code_columns=("overrides",))

@@ -21,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 
 from harma.metrics import METRIC_KEYS
-from harma.results.trials import KINDS, MODES, PARAM_PREFIX, STATUSES, param_column
+from harma.results.trials import KINDS, MODES, STATUSES, is_missing, plain, param_column, row_overrides
 
 SCHEMA_VERSION = "2.0"
 READABLE_MAJORS = ("1", "2")          # 1.x files are upgraded on read
@@ -301,3 +301,11 @@ def epoch_table(study: str, trial_id: str, epoch: int,
         "schema_version": [SCHEMA_VERSION] * n,
     }
     return pa.Table.from_pydict(cols, schema=epoch_schema())
+
+
+def record_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A trials row read back (a dict or pandas row) as a record `trial_table` writes again: its set fixed
+    values and its set parameters."""
+    record = {k: plain(row[k]) for k in RECORD_KEYS if k in row.keys() and not is_missing(row[k])}
+    record["params"] = row_overrides(row)
+    return record

@@ -65,7 +65,7 @@ def plain(value: Any) -> Any:
 def row_overrides(row: Mapping[str, Any], skip: tuple[str, ...] = ()) -> dict[str, Any]:
     """{dotted key: value} of a row's set parameters (missing ones and `skip` keys left out), sorted by key."""
     out = {}
-    for column in sorted(k for k in row if is_param_column(k)):
+    for column in sorted(k for k in row.keys() if is_param_column(k)):
         key, value = param_key(column), row[column]
         if key not in skip and not is_missing(value):
             out[key] = plain(value)

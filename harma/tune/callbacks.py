@@ -18,7 +18,8 @@ from harma.config import to_dict
 from harma.metrics import METRIC_KEYS, REPORTED_KEYS
 from harma.results.schema import StudyColumns
 from harma.results.store import ResultsStore
-from harma.tune.records import FAILED, GPU_KEYS, MEMORY_KEYS, RUNNING, Provenance, final_status, is_epoch_result
+from harma.results.trials import FAILED, RUNNING
+from harma.tune.records import GPU_KEYS, MEMORY_KEYS, Provenance, final_status, is_epoch_result
 from harma.tune.study import Study
 from harma.tune.trial import trial_run_config
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 
 
-
 def cmd_run(args: argparse.Namespace) -> int:
     from harma.tune.runner import run_study
 
@@ -20,8 +19,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from harma.results.overrides import set_command
     from harma.results.store import ResultsStore
-    from harma.tune.runner import complete_best_first, objective_key
+    from harma.results.trials import best_first, objective_label, row_overrides
     from harma.tune.study import load_study
 
     study = load_study(args.name)
@@ -32,15 +32,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     counts = trials["status"].value_counts().to_dict()
     print(f"{study.name} ({study.kind}): " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
           + f", {len(trials)} in all")
-    key = objective_key(study)
-    done = complete_best_first(trials, study)
+    done = best_first(trials)
     if len(done):
         best = done.iloc[0]
-        overrides = {**study.base_set, **{c[len("param."):]: best[c] for c in trials.columns
-                                          if c.startswith("param.") and best[c] == best[c] and best[c] is not None}}
-        params = " ".join(f"{k}={v}" for k, v in overrides.items())
-        print(f"best so far: {best['trial_id']} {key} {best[key]:.2f} (test r_mean {best['test_r_mean']:.2f})")
-        print(f"  reproduce: harma train --config {study.base_config} --set {params}")
+        overrides = {**study.base_set, **row_overrides(best)}
+        print(f"best so far by {objective_label(done.head(1))}: {best['trial_id']} {best['objective']} "
+              f"{best[best['objective']]:.2f} (test r_mean {best['test_r_mean']:.2f})")
+        print(f"  reproduce: harma train --config {study.base_config} {set_command(overrides)}")
     return 0
 
 

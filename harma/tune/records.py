@@ -16,10 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from harma.metrics import METRIC_KEYS, REPORTED_KEYS
-from harma.results.trials import COMPLETE, FAILED, PRUNED, RUNNING
+from harma.results.trials import COMPLETE, FAILED, PRUNED
 
-__all__ = ["COMPLETE", "FAILED", "PRUNED", "RUNNING", "Provenance", "final_status", "flatten_epoch",
-           "gpu_info", "is_epoch_result", "provenance"]
 MEMORY_KEYS = ("peak_rss_bytes", "peak_gpu_bytes")
 GPU_KEYS = ("gpu_name", "gpu_count", "cuda_version")
 

@@ -13,13 +13,14 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from harma.results.schema import StudyColumns
+from harma.results.schema import StudyColumns, record_from_row
 from harma.results.store import ResultsStore
+from harma.results.trials import COMPLETE, FAILED, FINISHED, PRUNED, RUNNING, SEED_KEY, best_first, row_overrides
 from harma.tune.columns import objective_column, study_columns
-from harma.tune.records import FAILED, RUNNING, provenance
+from harma.tune.records import provenance
 from harma.tune.study import Study, StudyError, load_study
 
-FINISHED = ("COMPLETE", "PRUNED", "FAILED")
+OPTUNA_STATES = {"COMPLETE": COMPLETE, "PRUNED": PRUNED, "FAIL": FAILED}   # Optuna TrialState name -> status
 DRIVER_MEMORY_BYTES = 1024 * 1024
 
 
@@ -33,44 +34,18 @@ def columns_for(study: Study, store: ResultsStore) -> StudyColumns:
     return study_columns(study, source)
 
 
-def complete_best_first(trials, study: Study):
-    """The COMPLETE trials of a trials frame with an objective value, best first (ties keep file order)."""
-    if len(trials) == 0:
-        return trials
-    key = objective_key(study)
-    done = trials[trials["status"] == "COMPLETE"].dropna(subset=[key])
-    return done.sort_values(key, ascending=study.objective.mode == "min", kind="stable")
-
-
 def _fixed_trials(study: Study, store: ResultsStore) -> list[dict[str, Any]]:
     """Ablation: every (arm, seed); replicate: top-k of the source search for every seed."""
     if study.kind == "ablation":
         return [{"trial_id": f"{arm}-s{seed}", "arm": arm, "seed": seed, "overrides": overrides}
                 for arm, seed, overrides in study.trial_overrides()]
-    done = complete_best_first(store.read_trials(study.replicate.source), study)
+    done = best_first(store.read_trials(study.replicate.source))
     if len(done) == 0:
-        raise StudyError(f"{study.source}: replicate.from: study {study.replicate.source!r} has no COMPLETE "
+        raise StudyError(f"{study.source}: replicate.from: study {study.replicate.source!r} has no {COMPLETE} "
                          f"trials under {store.root}")
-    params = [c for c in done.columns if c.startswith("param.")]
-    candidates = []
-    for _, row in done.iterrows():
-        overrides = {c[len("param."):]: _plain(row[c]) for c in params
-                     if c != "param.train.seed" and not _missing(row[c])}
-        candidates.append((row["trial_id"], overrides))
+    candidates = [(row["trial_id"], row_overrides(row, skip=(SEED_KEY,))) for row in done.to_dict("records")]
     return [{"trial_id": f"{label}-s{seed}", "arm": label, "seed": seed, "overrides": overrides}
             for label, seed, overrides in study.replicate_overrides(candidates)]
-
-
-def _missing(value: Any) -> bool:
-    try:
-        import pandas as pd
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
 
 
 def _finished_ids(trials) -> set[str]:
@@ -84,15 +59,11 @@ def _reconcile_with_optuna(study: Study, store: ResultsStore, columns: StudyColu
 
     states = {search_trial_id(t.number): t.state.name for t in open_optuna_study(study).get_trials(deepcopy=False)}
     trials = store.read_trials(study.name)
-    mapping = {"COMPLETE": "COMPLETE", "PRUNED": "PRUNED", "FAIL": FAILED}
-    for _, row in trials[trials["status"] == RUNNING].iterrows() if len(trials) else []:
-        state = mapping.get(states.get(row["trial_id"], ""))
+    running = trials[trials["status"] == RUNNING] if len(trials) else trials
+    for row in running.to_dict("records"):
+        state = OPTUNA_STATES.get(states.get(row["trial_id"], ""))
         if state:
-            record = {k: _plain(v) for k, v in row.items() if not k.startswith("param.") and not _missing(v)}
-            record["params"] = {k[len("param."):]: _plain(v) for k, v in row.items()
-                                if k.startswith("param.") and not _missing(v)}
-            record["status"] = state
-            store.write_trial(record, columns)
+            store.write_trial({**record_from_row(row), "status": state}, columns)
 
 
 def _scheduler(study: Study, store: ResultsStore, resume: bool):

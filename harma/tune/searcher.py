@@ -13,7 +13,8 @@ from typing import Any
 import optuna
 from ray.tune.search import Searcher
 
-from harma.tune.records import COMPLETE, FAILED, PRUNED, final_status, is_epoch_result
+from harma.results.trials import COMPLETE, FAILED, PRUNED
+from harma.tune.records import final_status, is_epoch_result
 from harma.tune.space import make_sampler, study_storage, suggest_overrides
 from harma.tune.study import Study
 

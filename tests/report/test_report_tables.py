@@ -21,7 +21,8 @@ T0 = pd.Timestamp("2024-01-01", tz="UTC")
 def trials_frame(rows: list[dict]) -> pd.DataFrame:
     base = {"study": "s", "kind": "ablation", "arm": None, "seed": None, "status": "COMPLETE",
             "stop_epoch": None, "best_epoch": None, "gpu_seconds": 3600.0, "trainable_params": 100,
-            "started_at": pd.NaT, "finished_at": pd.NaT, "val_r_mean": np.nan, "test_r_mean": np.nan}
+            "started_at": pd.NaT, "finished_at": pd.NaT, "val_r_mean": np.nan, "test_r_mean": np.nan,
+            "objective": "val_r_mean", "objective_mode": "max"}
     frame = pd.DataFrame([{**base, **r} for r in rows])
     for col in ("seed", "stop_epoch", "best_epoch", "trainable_params"):
         frame[col] = frame[col].astype("Int64")

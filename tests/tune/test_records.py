@@ -4,7 +4,8 @@ from types import SimpleNamespace
 import pandas as pd
 
 from harma.metrics import METRIC_KEYS, REPORTED_KEYS, TIE_GAP_KEY
-from harma.tune.records import COMPLETE, FAILED, PRUNED, final_status, flatten_epoch
+from harma.results.trials import COMPLETE, FAILED, PRUNED
+from harma.tune.records import final_status, flatten_epoch
 
 
 def test_final_status():
