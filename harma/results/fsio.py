@@ -48,16 +48,19 @@ def _serialize(table: pa.Table) -> pa.Buffer:
     return sink.getvalue()
 
 
-def write_table_atomic(fs: pafs.FileSystem, path: str, table: pa.Table) -> None:
-    """Write `table` as Parquet at `path` so readers see either the old file or the whole new one."""
-    data = _serialize(table)
+def write_bytes(fs: pafs.FileSystem, path: str, data: bytes) -> None:
+    """Write `data` at `path` so readers see either the old file or the whole new one."""
     if is_local(fs):
-        write_bytes_atomic(path, data.to_pybytes())
+        write_bytes_atomic(path, data)
         return
-    parent = path.rsplit("/", 1)[0]
-    fs.create_dir(parent, recursive=True)
+    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
     with fs.open_output_stream(path) as out:
         out.write(data)
+
+
+def write_table_atomic(fs: pafs.FileSystem, path: str, table: pa.Table) -> None:
+    """Write `table` as Parquet at `path` atomically (see write_bytes)."""
+    write_bytes(fs, path, _serialize(table).to_pybytes())
 
 
 def read_table(fs: pafs.FileSystem, path: str) -> pa.Table:
