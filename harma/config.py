@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from harma.atomic import write_text_atomic
-from harma.metrics import TIE_POLICIES
+from harma.metrics import METRIC_KEYS, TIE_POLICIES
 
 
 class ConfigError(ValueError):
@@ -198,6 +198,8 @@ class TrainConfig:
     out_dir: str = "runs/harma"
     resume: bool = True             # continue from <out_dir>/last.pt when it exists
     max_steps_per_epoch: int = 0    # 0 = full epoch (a cap for smoke runs)
+    objective: str = "r_mean"       # the val metric the best epoch is chosen on (a study sets its own)
+    objective_mode: str = "max"     # max | min
 
     def __post_init__(self) -> None:
         _check(_is_int(self.epochs) and self.epochs >= 1, "train.epochs", "an int >= 1", self.epochs)
@@ -219,6 +221,8 @@ class TrainConfig:
         _check(isinstance(self.resume, bool), "train.resume", "true or false", self.resume)
         _check(_is_int(self.max_steps_per_epoch) and self.max_steps_per_epoch >= 0,
                "train.max_steps_per_epoch", "an int >= 0", self.max_steps_per_epoch)
+        _check(self.objective in METRIC_KEYS, "train.objective", f"one of {METRIC_KEYS}", self.objective)
+        _check(self.objective_mode in ("max", "min"), "train.objective_mode", "max or min", self.objective_mode)
 
 
 @dataclass(frozen=True)

@@ -216,7 +216,8 @@ def train(cfg: RunConfig, report: ReportFn | None = None, report_on_all_ranks: b
         train_seconds = time.time() - t0
         val = evaluate_split(model, data.val, cfg, device)
         test = evaluate_split(model, data.test, cfg, device)
-        improved = state.best_val is None or val["r_mean"] > state.best_val["r_mean"]
+        key, sign = cfg.train.objective, (1.0 if cfg.train.objective_mode == "max" else -1.0)
+        improved = state.best_val is None or sign * val[key] > sign * state.best_val[key]
         if improved:
             state.best_epoch, state.best_val, state.best_test = epoch, val, test
         state.epoch = epoch

@@ -162,8 +162,10 @@ class Study:
 
     # -- run configs --------------------------------------------------------------------------------------
     def run_config(self, overrides: Mapping[str, Any] | None = None) -> RunConfig:
-        """Base config + `base.set` + `train.seed = seeds[0]` + the given dotted overrides."""
-        merged = {**self.base_set, "train.seed": self.seeds[0], **dict(overrides or {})}
+        """Base config + `base.set` + `train.seed = seeds[0]` + the study's objective (`train.objective`,
+        `train.objective_mode`: the trainer picks its best epoch on it) + the given dotted overrides."""
+        merged = {**self.base_set, "train.seed": self.seeds[0], "train.objective": self.objective.metric,
+                  "train.objective_mode": self.objective.mode, **dict(overrides or {})}
         return hconfig.load_config(self.base_config, merged)
 
     def base_values(self) -> dict[str, Any]:
@@ -424,6 +426,7 @@ def parse_study(data: Any, source: str = "<study>", folder: str | os.PathLike = 
         num_samples = c.integer("num_samples", data["num_samples"], minimum=1)
         search = _parse_search(c, data["search"], build, seeds, scheduler)
     arms = _parse_arms(c, data, build) if kind == "ablation" else {}
+    _refuse_objective_overrides(source, base_set, arms, search)
 
     storage = c.string("storage", data.get("storage", "results"), "a local path or an s3:// gs:// file:// URI")
     if "://" in storage and _scheme(storage) not in STORAGE_SCHEMES:
@@ -444,6 +447,20 @@ def parse_study(data: Any, source: str = "<study>", folder: str | os.PathLike = 
         num_samples=num_samples, max_concurrent=max_concurrent, search=search, arms=arms,
         replicate=replicate, source=source,
     )
+
+
+OBJECTIVE_KEYS = ("train.objective", "train.objective_mode")   # set from the study's `objective`
+
+
+def _refuse_objective_overrides(source: str, base_set: Mapping[str, Any], arms: Mapping[str, Mapping[str, Any]],
+                                search: Search | None) -> None:
+    places = [("base.set", base_set), *((f"arms.{arm}", ov) for arm, ov in arms.items()),
+              ("search.space", search.space if search else {})]
+    for where, keys in places:
+        for key in OBJECTIVE_KEYS:
+            if key in keys:
+                raise StudyError(f"{source}: {where}.{key}: remove it; the trainer's objective comes from the "
+                                 f"study's `objective:`")
 
 
 def _parse_base(c: _Checker, value: Any, folder: Path) -> tuple[str, dict[str, Any], RunConfig]:

@@ -43,3 +43,13 @@ def test_mixed_types_and_unknown_objectives_are_named(tmp_path):
     (tmp_path / "s.yaml").write_text(text)
     with pytest.raises(StudyError, match="objective.metric"):
         load_study(tmp_path / "s.yaml")
+
+
+def test_the_trainer_gets_the_studys_objective_and_no_file_may_override_it(tmp_path):
+    text = open("studies/ablation-smoke.yaml").read() + "objective: {metric: txt_r1, mode: min}\n"
+    (tmp_path / "s.yaml").write_text(text)
+    cfg = load_study(tmp_path / "s.yaml").run_config({})
+    assert (cfg.train.objective, cfg.train.objective_mode) == ("txt_r1", "min")
+    (tmp_path / "t.yaml").write_text(text.replace("train.epochs: 3", "train.epochs: 3\n    train.objective: img_r1"))
+    with pytest.raises(StudyError, match="base.set.train.objective: remove it"):
+        load_study(tmp_path / "t.yaml")
