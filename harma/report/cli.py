@@ -1,7 +1,7 @@
 """CLI hook and entry points of the report pages: `harma report NAME [--results ROOT] [--out reports/NAME]`
 and `harma report --index` (also `harma report-index`).
 
-`build_study_report(store, study, out_dir, optuna_storage_url=None)` writes `out_dir/index.html` plus the
+`build_study_report(store, study, out_dir)` writes `out_dir/index.html` plus the
 CSV tables behind it and returns the page's path; `build_index(store, out_dir)` writes the index of every
 study under the store's root.  The lead's `harma/cli.py` calls `add_report_commands(subparsers)`; each
 parser sets `func(args) -> int`.
@@ -16,20 +16,18 @@ DEFAULT_ROOT = os.environ.get("HARMA_RESULTS", "results")
 DEFAULT_OUT = "reports"
 
 
-def build_study_report(store, study: str, out_dir: str | os.PathLike, optuna_storage_url: str | None = None,
-                       reference: str = "harma", top_k: int = 10) -> Path:
+def build_study_report(store, study: str, out_dir: str | os.PathLike, reference: str = "harma",
+                       top_k: int = 10) -> Path:
     """Write one study's self-contained page (and CSVs) into out_dir; return the index.html path.
 
-    Without `optuna_storage_url`, harma.tune's default `<results root>/optuna/<study>.db` is used if it
-    exists; otherwise the page says that importances are unavailable."""
+    Everything comes from the store's Parquet tables, parameter importances included (harma.tune writes
+    them); a search study without them gets a page that says why."""
     from harma.report.html import write_page
-    from harma.report.importance import default_storage
     from harma.report.pages import study_page
 
-    if optuna_storage_url is None:
-        optuna_storage_url = default_storage(store.root, study)
+    # pages.study_page still calls its importances source `optuna_storage_url`: it is the results root now
     page = study_page(study, store.read_trials(study), store.read_epochs(study), store.root,
-                      optuna_storage_url=optuna_storage_url, reference=reference, top_k=top_k)
+                      optuna_storage_url=store.root, reference=reference, top_k=top_k)
     return write_page(page, Path(out_dir))
 
 
@@ -51,9 +49,6 @@ def add_report_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("study", nargs="?", help="study name")
     p.add_argument("--index", action="store_true", help="write the index of all studies instead")
     _common(p)
-    p.add_argument("--optuna-storage", help="Optuna storage of a search study, for parameter importances "
-                   "(sqlite:////abs/path/optuna.db or journal:PATH; default: <results>/optuna/NAME.db if it "
-                   "exists; the Optuna study name is the harma study name)")
     p.add_argument("--reference", default="harma", help="reference arm of ablations (default: harma)")
     p.add_argument("--top-k", type=int, default=10, help="rows of the top-configurations table (default 10)")
     p.set_defaults(func=run_report)
@@ -82,7 +77,7 @@ def run_report(args: argparse.Namespace) -> int:
               f"(studies: {', '.join(store.studies()) or 'none'})")
         return 1
     path = build_study_report(store, args.study, args.out or Path(DEFAULT_OUT) / args.study,
-                              optuna_storage_url=args.optuna_storage, reference=args.reference, top_k=args.top_k)
+                              reference=args.reference, top_k=args.top_k)
     print(f"wrote {path}")
     return 0
 

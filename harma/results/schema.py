@@ -100,6 +100,17 @@ EPOCH_FIELDS: tuple[pa.Field, ...] = (
 )
 EPOCH_KEYS: tuple[str, ...] = tuple(f.name for f in EPOCH_FIELDS)
 
+IMPORTANCE_FIELDS: tuple[pa.Field, ...] = (
+    pa.field("study", STUDY_TYPE, nullable=False),
+    pa.field("param", pa.string()),                 # null in the one row of a failed computation
+    pa.field("importance", pa.float64()),
+    pa.field("evaluator", pa.string()),
+    pa.field("n_trials", pa.int64(), nullable=False),   # the COMPLETE Optuna trials behind the values
+    pa.field("reason", pa.string()),                # why there are no importances (null when there are)
+    pa.field("computed_at", TIMESTAMP, nullable=False),
+    pa.field("schema_version", pa.string(), nullable=False),
+)
+
 
 # ------------------------------------------------------------------------------------------ parameter types
 
@@ -188,6 +199,11 @@ def trial_schema(columns: StudyColumns | None = None) -> pa.Schema:
 def epoch_schema() -> pa.Schema:
     """The epochs schema (long format: one row per split and metric)."""
     return pa.schema(list(EPOCH_FIELDS), metadata=_metadata("epochs"))
+
+
+def importance_schema() -> pa.Schema:
+    """The parameter importances of a search study: one row per parameter, or one row with the reason."""
+    return pa.schema(list(IMPORTANCE_FIELDS), metadata=_metadata("importances"))
 
 
 def major(version: str) -> str:
@@ -281,6 +297,32 @@ def trial_table(record: Mapping[str, Any], columns: StudyColumns) -> pa.Table:
         return pa.Table.from_pydict(data, schema=trial_schema(columns))
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
         raise RecordError(f"trial record {row['trial_id']!r}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Importances:
+    """Parameter importances of a study's objective ({dotted key: share, summing to 1}) and how they were
+    made, or the reason there are none (`importances` empty)."""
+    study: str
+    importances: Mapping[str, float]
+    evaluator: str
+    n_trials: int
+    reason: str | None = None
+    computed_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+
+    def __post_init__(self) -> None:
+        if bool(self.importances) == (self.reason is not None):
+            raise RecordError(f"importances of study {self.study}: give either values or the reason there "
+                              "are none")
+
+
+def importance_table(imp: Importances) -> pa.Table:
+    rows = [(k, float(v), None) for k, v in imp.importances.items()] or [(None, None, imp.reason)]
+    n = len(rows)
+    return pa.Table.from_pydict({
+        "study": [imp.study] * n, "param": [r[0] for r in rows], "importance": [r[1] for r in rows],
+        "evaluator": [imp.evaluator] * n, "n_trials": [int(imp.n_trials)] * n, "reason": [r[2] for r in rows],
+        "computed_at": [imp.computed_at] * n, "schema_version": [SCHEMA_VERSION] * n}, schema=importance_schema())
 
 
 def epoch_table(study: str, trial_id: str, epoch: int,

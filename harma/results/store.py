@@ -25,6 +25,7 @@ from harma.results import fsio
 from harma.results.migrate import needs_rewrite, upgrade
 from harma.results.schema import (
     EPOCH_KEYS,
+    Importances,
     TRIAL_KEYS,
     RecordError,
     StudyColumns,
@@ -33,6 +34,8 @@ from harma.results.schema import (
     epoch_table,
     major,
     file_version,
+    importance_schema,
+    importance_table,
     kind_of_type,
     merge_kinds,
     trial_schema,
@@ -107,6 +110,27 @@ class ResultsStore:
         path = self.epoch_path(study, trial_id, epoch)
         fsio.write_table_atomic(self.fs, path, epoch_table(study, trial_id, epoch, metrics, seconds))
         return path
+
+    def importance_path(self, study: str) -> str:
+        return f"{self._dir('importances', study)}/importances.parquet"
+
+    def write_importances(self, imp: Importances) -> str:
+        """Write (or replace) a study's parameter importances (or the reason it has none)."""
+        path = self.importance_path(imp.study)
+        fsio.write_table_atomic(self.fs, path, importance_table(imp))
+        return path
+
+    def read_importances(self, study: str) -> pd.DataFrame:
+        """The study's importances table, most important first (no rows when none were computed)."""
+        path = self.importance_path(study)
+        if self.fs.get_file_info(path).type == pafs.FileType.NotFound:
+            table = importance_schema().empty_table()
+        else:
+            table = fsio.read_table(self.fs, path)
+            check_version(table.schema, path)
+        frame = _to_frame([table], importance_schema(), tuple(importance_schema().names))
+        return frame.sort_values(["importance", "param"], ascending=[False, True], kind="stable",
+                                 na_position="last").reset_index(drop=True)
 
     def delete_trial(self, study: str, trial_id: str) -> int:
         """Remove a trial's row and all its epoch files (a restart from scratch); return files removed."""

@@ -25,7 +25,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     from harma.tune.study import load_study
 
     study = load_study(args.name)
-    trials = ResultsStore(args.results or study.storage_path()).read_trials(study.name)
+    store = ResultsStore(args.results or study.storage_path())
+    trials = store.read_trials(study.name)
     if len(trials) == 0:
         print(f"{study.name}: no trials recorded yet")
         return 0
@@ -39,7 +40,21 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"best so far by {objective_label(done.head(1))}: {best['trial_id']} {best['objective']} "
               f"{best[best['objective']]:.2f} (test r_mean {best['test_r_mean']:.2f})")
         print(f"  reproduce: harma train --config {study.base_config} {set_command(overrides)}")
+    if study.kind == "search":
+        _print_importances(study, store)
     return 0
+
+
+def _print_importances(study, store) -> None:
+    from harma.tune.importance import record_importances
+
+    result = record_importances(study, store)
+    if result.reason is not None:
+        print(f"importances: none ({result.reason})")
+        return
+    ranked = sorted(result.importances.items(), key=lambda kv: -kv[1])
+    print(f"importances over {result.n_trials} COMPLETE trials ({result.evaluator}): "
+          + ", ".join(f"{k} {v:.2f}" for k, v in ranked))
 
 
 def add_study_commands(sub) -> None:

@@ -66,6 +66,15 @@ def _reconcile_with_optuna(study: Study, store: ResultsStore, columns: StudyColu
             store.write_trial({**record_from_row(row), "status": state}, columns)
 
 
+def _report_importances(study: Study, store: ResultsStore, echo: Callable[..., None]) -> None:
+    from harma.tune.importance import record_importances
+
+    result = record_importances(study, store)
+    shown = ", ".join(f"{k} {v:.2f}" for k, v in sorted(result.importances.items(), key=lambda kv: -kv[1])[:5])
+    echo(f"[{study.name}] parameter importances over {result.n_trials} COMPLETE trials: "
+         f"{shown or 'none (' + str(result.reason) + ')'}", flush=True)
+
+
 def _scheduler(study: Study, store: ResultsStore, resume: bool):
     from ray.tune.schedulers import FIFOScheduler
 
@@ -156,6 +165,8 @@ def run_study(study_or_path: Study | str, address: str | None = None, resume: bo
                                       storage_path=ray_storage, callbacks=[callback], verbose=0,
                                       failure_config=tune.FailureConfig(max_failures=0)))
         tuner.fit()
+        if study.kind == "search":
+            _report_importances(study, store, echo)
         return {"started": total, "finished_before": sorted(finished), "results": root,
                 "best": callback.best}
     finally:

@@ -51,7 +51,7 @@ def test_plotly_inlined_once_and_nothing_remote(built_pages, name):
 def test_building_twice_gives_identical_files(fake_root, built_pages, tmp_path):
     store, storage = fake_root
     for name in ("abl", "srch", "rep"):
-        again = build_study_report(store, name, tmp_path / name, optuna_storage_url=storage)
+        again = build_study_report(store, name, tmp_path / name)
         first = built_pages[name].parent
         assert sorted(p.name for p in first.iterdir()) == sorted(p.name for p in again.parent.iterdir())
         for f in first.iterdir():
@@ -86,12 +86,19 @@ def test_search_page_top_k_and_importances(built_pages):
     assert "Epochs at which ASHA pruned trials: 2, 4." in html
 
 
-def test_search_page_without_optuna_storage_says_unavailable(fake_root, tmp_path):
-    store, _ = fake_root
+def test_search_page_without_importances_says_why(tmp_path):
+    from fake_studies import write_search
+
+    from harma.results.schema import Importances
+
+    store = ResultsStore(tmp_path / "r")
+    write_search(store)
     html = build_study_report(store, "srch", tmp_path / "s").read_text()
-    assert "importances are unavailable" in html and "search-importances" not in figure_ids(html)
-    html = build_study_report(store, "srch", tmp_path / "t", optuna_storage_url="sqlite:////no/such.db").read_text()
-    assert "does not exist" in html
+    assert "none were computed for &#x27;srch&#x27; yet" in html and "search-importances" not in figure_ids(html)
+    store.write_importances(Importances("srch", {}, "PedAnovaImportanceEvaluator", 1,
+                                        reason="needs at least 2 COMPLETE trials, has 1"))
+    html = build_study_report(store, "srch", tmp_path / "t").read_text()
+    assert "importances are unavailable: needs at least 2 COMPLETE trials, has 1" in html
 
 
 def test_single_seed_ablation_says_no_test_possible(tmp_path):

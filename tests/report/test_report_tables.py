@@ -12,7 +12,7 @@ from scipy import stats as sps
 from harma.config import parse_override
 from harma.report import arms, search
 from harma.report.frames import arm_order, complete_per_seed, exclusion_text, prepare, status_counts
-from harma.report.importance import default_storage, param_importances
+from harma.report.importance import param_importances
 from harma.report.overrides import format_value, set_command
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
@@ -193,44 +193,14 @@ def test_set_command_quotes_for_the_shell():
     assert set_command({}) == ""
 
 
-def test_importances_unavailable_without_storage(tmp_path):
-    frame, why = param_importances(None, "s")
-    assert frame is None and "unavailable" in why
-    missing = tmp_path / "nope.db"
-    frame, why = param_importances(f"sqlite:///{missing}", "s")
-    assert frame is None and "does not exist" in why and not missing.exists()
-
-
-def test_importances_from_optuna_storage(fake_root):
-    _, storage = fake_root
-    frame, why = param_importances(storage, "srch")
-    assert frame is not None and "get_param_importances" in why
+def test_importances_are_read_from_parquet_only(fake_root, tmp_path):
+    store, _ = fake_root
+    frame, why = param_importances(store.root, "srch")
+    assert frame is not None and "PedAnovaImportanceEvaluator" in why and "over the 6 COMPLETE trials" in why
     assert set(frame["param"]) <= {"adapter.bottleneck", "loss.gamma", "optim.lr", "adapter.share"}
     assert frame["importance"].sum() == pytest.approx(1.0)
-    frame, why = param_importances(storage, "no-such-study")
+    assert frame["importance"].is_monotonic_decreasing
+    frame, why = param_importances(store.root, "abl")
+    assert frame is None and "none were computed" in why
+    frame, why = param_importances(None, "srch")
     assert frame is None and "unavailable" in why
-
-
-def test_default_storage_is_tunes_sqlite_file(tmp_path):
-    from fake_studies import write_optuna
-
-    assert default_storage(str(tmp_path), "srch") is None
-    assert default_storage("s3://bucket/x", "srch") is None
-    (tmp_path / "optuna").mkdir()
-    write_optuna("srch", f"sqlite:///{tmp_path / 'optuna' / 'srch.db'}")
-    url = default_storage(str(tmp_path), "srch")
-    assert url == f"sqlite:///{tmp_path / 'optuna' / 'srch.db'}"
-    assert param_importances(url, "srch")[0] is not None
-
-
-def test_importances_from_journal_storage(tmp_path):
-    from fake_studies import write_optuna
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    path = tmp_path / "journal.log"
-    frame, why = param_importances(f"journal:{path}", "srch")
-    assert frame is None and "does not exist" in why and not path.exists()
-    write_optuna("srch", JournalStorage(JournalFileBackend(str(path))))
-    frame, _ = param_importances(f"journal:{path}", "srch")
-    assert frame is not None and len(frame) >= 2
