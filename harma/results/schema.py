@@ -56,6 +56,7 @@ def _fixed_trial_fields() -> list[pa.Field]:
         pa.field("objective_mode", pa.string(), nullable=False),
         pa.field("stop_epoch", pa.int64()),
         pa.field("best_epoch", pa.int64()),
+        pa.field("warm_start_from", pa.string()),      # "<study>/<trial id>" whose parameters seeded this one
     ]
     fields += [pa.field(name, pa.float64()) for name in OBJECTIVE_COLUMNS]
     fields += [

@@ -65,6 +65,7 @@ class ParquetResults(Callback):
             self.started[tid] = time.time()
             self.rows[tid] = {"study": self.study.name, "trial_id": tid, "kind": self.study.kind,
                               "arm": info.get("arm"), "seed": info.get("seed"), "status": RUNNING,
+                              "warm_start_from": info.get("warm_start_from"),
                               "params": {**self.study.base_set, **info["overrides"]}, "started_at": _now(),
                               "resolved_config": resolved_config(self.study, info, self.checkpoint_root),
                               "git_commit": self.provenance.git_commit, "git_dirty": self.provenance.git_dirty,

@@ -19,6 +19,7 @@ from harma.results.trials import COMPLETE, FAILED, FINISHED, PRUNED, RUNNING, SE
 from harma.tune.columns import objective_column, study_columns
 from harma.tune.records import provenance
 from harma.tune.study import Study, StudyError, load_study
+from harma.tune.warm_start import enqueue, plan_warm_start
 
 OPTUNA_STATES = {"COMPLETE": COMPLETE, "PRUNED": PRUNED, "FAIL": FAILED}   # Optuna TrialState name -> status
 DRIVER_MEMORY_BYTES = 1024 * 1024
@@ -133,6 +134,7 @@ def run_study(study_or_path: Study | str, address: str | None = None, resume: bo
     if not resume and len(recorded):
         raise StudyError(f"{study.source}: name: study {study.name!r} already has results under {root}; "
                          f"`harma study resume {study.name}` continues it, or give the study a new name")
+    warm = plan_warm_start(study, store) if study.kind == "search" and not resume else []
     started_ray = connect(study, address)
     try:
         shape = cluster_shape()
@@ -143,6 +145,10 @@ def run_study(study_or_path: Study | str, address: str | None = None, resume: bo
             if resume:
                 _reconcile_with_optuna(study, store, columns)
             searcher = OptunaAskTellSearcher(study, objective_key(study), resume_unfinished=resume)
+            if warm:
+                enqueue(searcher.optuna_study, warm)
+                echo(f"[{study.name}] warm start: the first {len(warm)} trial(s) take the parameters of "
+                     + ", ".join(t.source for t in warm), flush=True)
             num_samples = searcher.total
         else:
             planned = [t for t in _fixed_trials(study, store) if t["trial_id"] not in finished]

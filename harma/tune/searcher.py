@@ -87,7 +87,8 @@ class OptunaAskTellSearcher(Searcher):
         for key, value in (("harma_trial_id", search_trial_id(trial.number)), ("arm", None), ("seed", seed)):
             trial.set_user_attr(key, value)
         return {"trial": {"trial_id": search_trial_id(trial.number), "arm": None, "seed": seed,
-                          "overrides": {**overrides, "train.seed": seed}, "optuna_number": trial.number}}
+                          "overrides": {**overrides, "train.seed": seed}, "optuna_number": trial.number,
+                          "warm_start_from": trial.user_attrs.get("warm_start_from")}}
 
     def suggest(self, trial_id: str) -> dict | None:
         if self.pending:

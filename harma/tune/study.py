@@ -129,9 +129,17 @@ class SamplerSpec:
 
 
 @dataclass(frozen=True)
+class WarmStart:
+    """Seed a search with the best COMPLETE trials of another study in the same results root."""
+    study: str
+    top_k: int = 5
+
+
+@dataclass(frozen=True)
 class Search:
     space: dict[str, ParamSpec]      # in dependency order: a condition's key comes before its dependants
     sampler: SamplerSpec = field(default_factory=SamplerSpec)
+    warm_start: WarmStart | None = None
 
 
 @dataclass(frozen=True)
@@ -425,6 +433,10 @@ def parse_study(data: Any, source: str = "<study>", folder: str | os.PathLike = 
                 raise StudyError(f"{source}: {key}: required for kind search")
         num_samples = c.integer("num_samples", data["num_samples"], minimum=1)
         search = _parse_search(c, data["search"], build, seeds, scheduler)
+        warm = search.warm_start
+        if warm is not None and (warm.study == name or warm.top_k > num_samples):
+            raise c.fail("search.warm_start", f"another study than this one, and top_k <= num_samples "
+                                              f"({num_samples})", {"study": warm.study, "top_k": warm.top_k})
     arms = _parse_arms(c, data, build) if kind == "ablation" else {}
     _refuse_objective_overrides(source, base_set, arms, search)
 
@@ -613,7 +625,7 @@ def _parse_replicate(c: _Checker, data: dict, top_seeds: tuple[int, ...], base_s
 
 def _parse_search(c: _Checker, value: Any, build: Callable[[Mapping[str, Any], str], RunConfig],
                   seeds: tuple[int, ...], scheduler: Scheduler) -> Search:
-    s = c.mapping("search", value, ("space", "sampler"), required=("space",))
+    s = c.mapping("search", value, ("space", "sampler", "warm_start"), required=("space",))
     raw_space = s["space"]
     if not isinstance(raw_space, Mapping) or not raw_space:
         raise c.fail("search.space", "a non-empty mapping of dotted config key -> spec", raw_space)
@@ -636,7 +648,12 @@ def _parse_search(c: _Checker, value: Any, build: Callable[[Mapping[str, Any], s
     except StudyError as exc:
         raise StudyError(f"{c.source}: {exc}") from None
     sampler = _parse_sampler(c, s.get("sampler"), seeds)
-    return Search(space={k: space[k] for k in order}, sampler=sampler)
+    warm = None
+    if s.get("warm_start") is not None:
+        ws = c.mapping("search.warm_start", s["warm_start"], ("study", "top_k"), required=("study",))
+        warm = WarmStart(study=c.name("search.warm_start.study", ws["study"]),
+                         top_k=c.integer("search.warm_start.top_k", ws.get("top_k", 5), minimum=1))
+    return Search(space={k: space[k] for k in order}, sampler=sampler, warm_start=warm)
 
 
 def _parse_sampler(c: _Checker, value: Any, seeds: tuple[int, ...]) -> SamplerSpec:
