@@ -18,6 +18,8 @@ import yaml
 
 from harma.atomic import write_text_atomic
 from harma.metrics import METRIC_KEYS, TIE_POLICIES
+from harma.validate import is_int as _is_int
+from harma.validate import is_num as _is_num
 
 
 class ConfigError(ValueError):
@@ -27,14 +29,6 @@ class ConfigError(ValueError):
 def _check(cond: bool, key: str, expected: str, value: Any) -> None:
     if not cond:
         raise ConfigError(f"{key}: expected {expected}, got {value!r}")
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 @dataclass(frozen=True)
