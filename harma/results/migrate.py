@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from harma.results.schema import (
     EPOCH_FIELDS,
     TRIAL_FIELDS,
+    RecordError,
     check_version,
     major,
 )
@@ -64,7 +65,10 @@ def upgrade(table: pa.Table, kind: str, where: str) -> pa.Table:
     version = check_version(table.schema, where)
     if major(version) != "1":
         return table
-    return _upgrade_trials_v1(table, version) if kind == "trials" else _upgrade_epochs_v1(table, version)
+    try:
+        return _upgrade_trials_v1(table, version) if kind == "trials" else _upgrade_epochs_v1(table, version)
+    except KeyError as exc:
+        raise RecordError(f"{where}: schema {version} {kind} file is missing a column ({exc.args[0]})") from None
 
 
 def needs_rewrite(table: pa.Table, target: pa.Schema) -> bool:
