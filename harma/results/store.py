@@ -1,8 +1,9 @@
-"""ResultsStore: write and read the two Parquet tables of a results root, partitioned by study.
+"""ResultsStore: write and read the Parquet tables of a results root, partitioned by study.
 
 Layout under the root (a local path or a URI such as s3://bucket/prefix):
-`trials/study=<name>/<trial_id>.parquet` (one file per trial, rewritten as the trial progresses) and
-`epochs/study=<name>/<trial_id>-e<epoch:04d>.parquet` (one file per reported epoch).  Every write is atomic
+`trials/study=<name>/<trial_id>.parquet` (one file per trial, rewritten as the trial progresses),
+`epochs/study=<name>/<trial_id>-e<epoch:04d>.parquet` (one file per reported epoch) and, for searches,
+`importances/study=<name>/importances.parquet` (written by harma.tune).  Every write is atomic
 (see fsio), so a crash loses at most the epoch in flight.  A trial is written under its study's
 `StudyColumns`, so every trials file of a study has the same columns; `conform` rewrites a study's files that
 have other columns (files of schema 1.x, or written before the study file gained a parameter).  Readers
@@ -25,8 +26,9 @@ from harma.results import fsio
 from harma.results.migrate import needs_rewrite, upgrade
 from harma.results.schema import (
     EPOCH_KEYS,
-    Importances,
+    SCHEMA_VERSION,
     TRIAL_KEYS,
+    Importances,
     RecordError,
     StudyColumns,
     check_version,
@@ -167,7 +169,7 @@ class ResultsStore:
                 rewritten.append(path)
         for path in self._files("epochs", columns.study):
             table = fsio.read_table(self.fs, path)
-            if major(file_version(table.schema)) != major(target.metadata[b"harma.schema_version"].decode()):
+            if major(file_version(table.schema)) != major(SCHEMA_VERSION):
                 table = upgrade(table, "epochs", path).cast(epoch_schema())
                 fsio.write_table_atomic(self.fs, path, table)
                 rewritten.append(path)
