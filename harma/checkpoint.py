@@ -6,13 +6,13 @@ Every checkpoint is read with `weights_only=True`: a file that needs code to unp
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+
+from harma.atomic import write_atomic
 
 
 def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -21,15 +21,8 @@ def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def save_atomic(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """torch.save `obj` to `path` atomically (harma.atomic)."""
+    write_atomic(path, lambda fh: torch.save(obj, fh))
 
 
 class CheckpointError(ValueError):

@@ -1,4 +1,4 @@
-"""The `harma` command: train, eval, model info, data synth, study run/status/resume and report.
+"""The `harma` command: train, eval, model info, data synth, study run/status/resume, results and report.
 
 Each subcommand imports its module only when run, so `harma train` works without Ray or plotly installed.
 Errors from bad input (config, data, weights, study files) print one line and exit with status 2.
@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from harma.data.cli import add_data_commands
     add_data_commands(sub)
+    _add_optional(sub, "harma.results.cli", "add_results_commands")
     _add_optional(sub, "harma.tune.cli", "add_study_commands")
     _add_optional(sub, "harma.report.cli", "add_report_commands")
     return parser
@@ -112,6 +113,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     try:
         from harma.data.errors import DataError
         errors.append(DataError)
+    except ImportError:
+        pass
+    try:
+        from harma.results.export import ResultsError
+        from harma.results.schema import RecordError, SchemaVersionError
+        errors += [ResultsError, RecordError, SchemaVersionError]
     except ImportError:
         pass
     try:

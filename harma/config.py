@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -17,7 +16,10 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from harma.metrics import TIE_POLICIES
+from harma.atomic import write_text_atomic
+from harma.metrics import METRIC_KEYS, TIE_POLICIES
+from harma.validate import is_int as _is_int
+from harma.validate import is_num as _is_num
 
 
 class ConfigError(ValueError):
@@ -27,14 +29,6 @@ class ConfigError(ValueError):
 def _check(cond: bool, key: str, expected: str, value: Any) -> None:
     if not cond:
         raise ConfigError(f"{key}: expected {expected}, got {value!r}")
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 @dataclass(frozen=True)
@@ -198,6 +192,8 @@ class TrainConfig:
     out_dir: str = "runs/harma"
     resume: bool = True             # continue from <out_dir>/last.pt when it exists
     max_steps_per_epoch: int = 0    # 0 = full epoch (a cap for smoke runs)
+    objective: str = "r_mean"       # the val metric the best epoch is chosen on (a study sets its own)
+    objective_mode: str = "max"     # max | min
 
     def __post_init__(self) -> None:
         _check(_is_int(self.epochs) and self.epochs >= 1, "train.epochs", "an int >= 1", self.epochs)
@@ -219,6 +215,8 @@ class TrainConfig:
         _check(isinstance(self.resume, bool), "train.resume", "true or false", self.resume)
         _check(_is_int(self.max_steps_per_epoch) and self.max_steps_per_epoch >= 0,
                "train.max_steps_per_epoch", "an int >= 0", self.max_steps_per_epoch)
+        _check(self.objective in METRIC_KEYS, "train.objective", f"one of {METRIC_KEYS}", self.objective)
+        _check(self.objective_mode in ("max", "min"), "train.objective_mode", "max or min", self.objective_mode)
 
 
 @dataclass(frozen=True)
@@ -349,14 +347,6 @@ def load_config(name_or_path: str, overrides: Mapping[str, Any] | Sequence[str] 
 def save_config(cfg: RunConfig, path: str | os.PathLike) -> None:
     """Write the config as YAML atomically (temporary name, then rename)."""
     write_text_atomic(Path(path), yaml.safe_dump(to_dict(cfg), sort_keys=False))
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def flat_dict(cfg: RunConfig) -> dict[str, Any]:

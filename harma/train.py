@@ -154,14 +154,15 @@ def _log_line(out_dir: Path, record: dict) -> None:
         fh.write(json.dumps(record) + "\n")
 
 
-def _peak_memory(device: torch.device) -> int:
-    if device.type == "cuda":
-        return int(torch.cuda.max_memory_allocated(device))
+def _peak_memory(device: torch.device) -> dict[str, int | None]:
+    """Peak resident memory of this process, and peak allocated GPU memory on CUDA (None otherwise)."""
+    gpu = int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None
     try:
         import resource
-        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+        rss = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
     except ImportError:  # pragma: no cover - non-POSIX
-        return 0
+        rss = None
+    return {"peak_rss_bytes": rss, "peak_gpu_bytes": gpu}
 
 
 def train(cfg: RunConfig, report: ReportFn | None = None, report_on_all_ranks: bool = False) -> dict[str, Any]:
@@ -224,7 +225,8 @@ def train(cfg: RunConfig, report: ReportFn | None = None, report_on_all_ranks: b
         train_seconds = time.time() - t0
         val = evaluate_split(model, data.val, cfg, device)
         test = evaluate_split(model, data.test, cfg, device)
-        improved = state.best_val is None or val["r_mean"] > state.best_val["r_mean"]
+        key, sign = cfg.train.objective, (1.0 if cfg.train.objective_mode == "max" else -1.0)
+        improved = state.best_val is None or sign * val[key] > sign * state.best_val[key]
         if improved:
             state.best_epoch, state.best_val, state.best_test = epoch, val, test
         state.epoch = epoch
@@ -235,7 +237,7 @@ def train(cfg: RunConfig, report: ReportFn | None = None, report_on_all_ranks: b
                   "images_per_s": train_stats["pairs"] / train_seconds if train_seconds > 0 else 0.0,
                   "best_epoch": state.best_epoch, "best_val": state.best_val, "best_test": state.best_test,
                   "trainable_params": n_trainable, "total_params": n_total,
-                  "peak_memory_bytes": _peak_memory(device)}
+                  **_peak_memory(device)}
         state.history.append(record)
         # The epoch is reported before the checkpoint that claims it is written: a stop in between re-runs the
         # epoch on resume (reported again, the same record) and never loses its report.  The log follows the
@@ -249,5 +251,5 @@ def train(cfg: RunConfig, report: ReportFn | None = None, report_on_all_ranks: b
 
     return {"best_epoch": state.best_epoch, "best_val": state.best_val, "test_at_best_val": state.best_test,
             "epochs_run": state.epoch, "trainable_params": n_trainable, "total_params": n_total,
-            "wall_seconds": time.time() - started, "peak_memory_bytes": _peak_memory(device),
+            "wall_seconds": time.time() - started, **_peak_memory(device),
             "world_size": world, "out_dir": str(out_dir), "history": state.history}

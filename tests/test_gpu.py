@@ -44,7 +44,7 @@ def test_two_epochs_train_on_the_device(tiny_cfg, device_name, precision):
     assert summary["best_val"]["r_mean"] > untrained_val_mr(cfg)
     assert all(math.isfinite(r["train"]["loss"]) for r in summary["history"])
     if device_name == "cuda":
-        assert summary["peak_memory_bytes"] > 0
+        assert summary["peak_gpu_bytes"] > 0
 
 
 def test_resume_on_the_device_continues_at_the_next_epoch(tiny_cfg, device_name):

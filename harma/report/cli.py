@@ -1,7 +1,7 @@
 """CLI hook and entry points of the report pages: `harma report NAME [--results ROOT] [--out reports/NAME]
 [--screenshot PNG]` and `harma report --index` (also `harma report-index`).
 
-`build_study_report(store, study, out_dir, optuna_storage_url=None)` writes `out_dir/index.html` plus the
+`build_study_report(store, study, out_dir)` writes `out_dir/index.html` plus the
 CSV tables behind it and returns the page's path; `build_index(store, out_dir)` writes the index of every
 study under the store's root.  The lead's `harma/cli.py` calls `add_report_commands(subparsers)`; each
 parser sets `func(args) -> int`.
@@ -18,23 +18,20 @@ DEFAULT_ROOT = os.environ.get("HARMA_RESULTS", "results")
 DEFAULT_OUT = "reports"
 
 
-def build_study_report(store, study: str, out_dir: str | os.PathLike, optuna_storage_url: str | None = None,
-                       reference: str = "harma", top_k: int = 10, min_importance_trials: int | None = None,
-                       spec: StudySpec | None = None, self_contained: bool = False) -> Path:
+def build_study_report(store, study: str, out_dir: str | os.PathLike, reference: str = "harma", top_k: int = 10,
+                       min_importance_trials: int | None = None, spec: StudySpec | None = None,
+                       self_contained: bool = False) -> Path:
     """Write one study's page (and CSVs) into out_dir, plotly.js into out_dir/../assets/ unless
     `self_contained` (then inlined); return the index.html path.
 
-    Without `optuna_storage_url`, harma.tune's default `<results root>/optuna/<study>.db` is used if it
-    exists; otherwise the page says that importances are unavailable."""
+    Everything comes from the store's Parquet tables, parameter importances included (harma.tune writes
+    them); a search study without them gets a page that says why."""
     from harma.report.html import write_page
-    from harma.report.importance import default_storage
     from harma.report.pages import study_page
     from harma.report.search_page import MIN_IMPORTANCE_TRIALS
 
-    if optuna_storage_url is None:
-        optuna_storage_url = default_storage(store.root, study)
     page = study_page(study, store.read_trials(study), store.read_epochs(study), store.root,
-                      optuna_storage_url=optuna_storage_url, reference=reference, top_k=top_k,
+                      reference=reference, top_k=top_k,
                       min_importance_trials=MIN_IMPORTANCE_TRIALS if min_importance_trials is None
                       else min_importance_trials, spec=spec)
     return write_page(page, Path(out_dir), self_contained=self_contained)
@@ -58,9 +55,6 @@ def add_report_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("study", nargs="?", help="study name")
     p.add_argument("--index", action="store_true", help="write the index of all studies instead")
     _common(p)
-    p.add_argument("--optuna-storage", help="Optuna storage of a search study, for parameter importances "
-                   "(sqlite:////abs/path/optuna.db or journal:PATH; default: <results>/optuna/NAME.db if it "
-                   "exists; the Optuna study name is the harma study name)")
     p.add_argument("--reference", default="harma", help="reference arm of ablations (default: harma)")
     p.add_argument("--top-k", type=int, default=10, help="rows of the top-configurations table (default 10)")
     p.add_argument("--min-importance-trials", type=int, default=None, metavar="N",
@@ -103,7 +97,7 @@ def run_report(args: argparse.Namespace) -> int:
         print(f"harma report: --study: {exc}")
         return 2
     path = build_study_report(store, args.study, args.out or Path(DEFAULT_OUT) / args.study,
-                              optuna_storage_url=args.optuna_storage, reference=args.reference, top_k=args.top_k,
+                              reference=args.reference, top_k=args.top_k,
                               min_importance_trials=args.min_importance_trials, spec=spec,
                               self_contained=args.self_contained)
     print(f"wrote {path}")

@@ -1,8 +1,8 @@
 """Which cost a page plots, so a cost axis means something on any machine: GPU-hours when any trial held a
 GPU, otherwise CPU core-hours (a trial's wall time × the CPUs it held, known from the study file), otherwise
 wall-clock hours.  `cost_basis` chooses and names it, `add_cost` puts it in a `cost_hours` column, and
-`best_so_far_by_cost` is the search progress against cost accumulated in finish order (pruned and failed
-trials included, since they were paid for).
+`best_so_far_by_cost` is the search progress (each row's own objective, in the study's direction) against cost
+accumulated in finish order (pruned and failed trials included, since they were paid for).
 """
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from harma.report.spec import StudySpec
+from harma.results.trials import COMPLETE, objective_values, signed_scores, study_objective
 
 COST = "cost_hours"
-OBJECTIVE = "val_r_mean"
 
 
 @dataclass(frozen=True)
@@ -52,10 +52,14 @@ def add_cost(trials: pd.DataFrame, basis: CostBasis, spec: StudySpec | None) -> 
 def best_so_far_by_cost(trials: pd.DataFrame) -> pd.DataFrame:
     """Finished trials in finish order with cumulative `cost_hours` and the best COMPLETE objective so far."""
     done = trials[trials["finished_at"].notna()].sort_values(["finished_at", "trial_id"], kind="stable")
-    out = done[["trial_id", "status", COST, OBJECTIVE]].rename(columns={OBJECTIVE: "objective"})
+    out = done.assign(objective=objective_values(done))[["trial_id", "status", COST, "objective"]]
     out = out.reset_index(drop=True)
     out["cumulative_cost_hours"] = out[COST].fillna(0.0).cumsum()
-    counted = out["objective"].where(out["status"] == "COMPLETE").astype(float)
-    out["best_so_far"] = counted.cummax().ffill() if len(out) else pd.Series(dtype=float)
+    if not len(out):
+        out["best_so_far"] = pd.Series(dtype=float)
+        return out
+    sign = -1.0 if study_objective(done)[1] == "min" else 1.0
+    signed = pd.Series(signed_scores(done).to_numpy()).where(out["status"] == COMPLETE).astype(float)
+    out["best_so_far"] = signed.cummax().ffill() * sign
     return out
 

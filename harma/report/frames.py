@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-STATUS_ORDER = ("COMPLETE", "PRUNED", "FAILED", "RUNNING")
+from harma.results.trials import COMPLETE, KINDS, STATUSES, param_columns
+
+STATUS_ORDER = STATUSES
 NO_ARM = "(no arm)"
-PARAM_PREFIX = "param."
 
 
 def status_counts(trials: pd.DataFrame) -> dict[str, int]:
@@ -22,7 +23,7 @@ def status_counts(trials: pd.DataFrame) -> dict[str, int]:
     return counts
 
 
-def exclusion_text(trials: pd.DataFrame, used: str = "COMPLETE") -> str:
+def exclusion_text(trials: pd.DataFrame, used: str = COMPLETE) -> str:
     """'12 trials: 9 COMPLETE used; excluded 2 PRUNED, 1 FAILED, 0 RUNNING.'"""
     counts = status_counts(trials)
     excluded = ", ".join(f"{n} {s}" for s, n in counts.items() if s != used)
@@ -40,7 +41,7 @@ def prepare(trials: pd.DataFrame) -> pd.DataFrame:
 
 def complete_per_seed(trials: pd.DataFrame) -> pd.DataFrame:
     """COMPLETE trials, one per (arm, seed): the last finished wins when a seed appears twice."""
-    done = trials[trials["status"] == "COMPLETE"]
+    done = trials[trials["status"] == COMPLETE]
     done = done.sort_values(["finished_at", "trial_id"], na_position="first", kind="stable")
     with_seed = done[done["seed"].notna()].drop_duplicates(["arm_label", "seed"], keep="last")
     return pd.concat([with_seed, done[done["seed"].isna()]]).sort_values(
@@ -54,10 +55,6 @@ def arm_order(arms: list[str] | pd.Series, reference: str | None) -> list[str]:
         names.remove(reference)
         names.insert(0, reference)
     return names
-
-
-def param_columns(trials: pd.DataFrame) -> list[str]:
-    return [c for c in trials.columns if c.startswith(PARAM_PREFIX)]
 
 
 def searched_params(trials: pd.DataFrame) -> list[str]:
@@ -78,7 +75,7 @@ def fixed_params(trials: pd.DataFrame) -> dict[str, object]:
 def kinds(trials: pd.DataFrame) -> list[str]:
     """Kinds present in the study, in the order search, ablation, replicate."""
     present = set(trials["kind"].dropna())
-    return [k for k in ("search", "ablation", "replicate") if k in present]
+    return [k for k in KINDS if k in present]
 
 
 def trial_numbers(trial_ids: pd.Series) -> np.ndarray:

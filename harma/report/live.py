@@ -28,11 +28,11 @@ class LiveReport:
     """Rebuilds one study's page when its results change, at most every `every` seconds."""
 
     def __init__(self, store, study: str, out_dir: str | Path, spec: StudySpec | None = None,
-                 every: float = DEFAULT_EVERY, optuna_storage_url: str | None = None) -> None:
+                 every: float = DEFAULT_EVERY) -> None:
         if every < 0:
             raise ValueError(f"live report: every={every}: expected seconds >= 0")
         self.store, self.study, self.out_dir, self.spec = store, study, Path(out_dir), spec
-        self.every, self.optuna_storage_url = float(every), optuna_storage_url
+        self.every = float(every)
         self.last_build = -float("inf")
         self.fingerprint: tuple | None = None
         self.builds = 0
@@ -54,16 +54,13 @@ class LiveReport:
 
     def _build(self, trials: pd.DataFrame, epochs: pd.DataFrame, final: bool = False) -> Path:
         from harma.report.html import write_page
-        from harma.report.importance import default_storage
         from harma.report.pages import study_page
 
-        storage = self.optuna_storage_url or default_storage(self.store.root, self.study)
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
         line = (f"Live report: built at {stamp}, when this run of the study ended." if final else
                 f"Live report: rebuilt at {stamp} when results change (at most every {self.every:g} s) while the "
                 "study runs; reload to update.")
-        page = study_page(self.study, trials, epochs, self.store.root, optuna_storage_url=storage, spec=self.spec,
-                          live=line)
+        page = study_page(self.study, trials, epochs, self.store.root, spec=self.spec, live=line)
         return write_page(page, self.out_dir)
 
 
@@ -126,6 +123,6 @@ def live_report_for(study_file: str | Path, out_dir: str | None, every: float = 
     path = resolve_study_path(study_file)
     study = load_study(path)
     report = LiveReport(ResultsStore(study.storage_path()), study.name, out_dir or Path("reports") / study.name,
-                        spec=load_spec(path), every=every, optuna_storage_url=study.optuna_storage_url())
+                        spec=load_spec(path), every=every)
     print(f"live report: {report.out_dir / 'index.html'} (rebuilt when results change, at most every {every:g} s)")
     return live_report(report)

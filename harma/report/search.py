@@ -1,50 +1,61 @@
 """Tidy tables of search studies (Optuna sampling, ASHA stopping), from the trials and epochs frames.
 
-The objective is the best validation mR of a trial (`val_r_mean`, maximised).  Trials that finished with an
-objective (COMPLETE or PRUNED) are "observed" and appear in the per-trial views; the best-so-far curves,
-Pareto fronts and the top-k table use COMPLETE trials only, while GPU-hours accumulate over every finished
-trial, pruned and failed ones included, since they were paid for.
+The objective of a trial is the one its row names (`objective`, e.g. `val_r_mean`, with `objective_mode` max
+or min: the study's objective), and every table gives it as an `objective` column.  Trials that finished
+with an objective (COMPLETE or PRUNED) are "observed" and appear in the per-trial views; the best-so-far
+curves, Pareto fronts and the top-k table use COMPLETE trials only, ranked by `harma.results.trials`
+(progress against cost is `harma.report.cost.best_so_far_by_cost`).
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from harma.report.overrides import row_params, set_command
 from harma.report.stats import pareto_mask
+from harma.results.overrides import set_command
+from harma.results.trials import (
+    COMPLETE,
+    OBSERVED,
+    PRUNED,
+    best_first,
+    objective_values,
+    row_overrides,
+    signed_scores,
+    study_objective,
+)
 
-OBJECTIVE = "val_r_mean"
-OBSERVED = ("COMPLETE", "PRUNED")
+
+def _with_objective(trials: pd.DataFrame) -> pd.DataFrame:
+    return trials.assign(objective=objective_values(trials))
+
+
+def _best_so_far(table: pd.DataFrame, trials: pd.DataFrame) -> pd.Series:
+    """Best COMPLETE objective up to each row, in the study's direction (NaN before the first)."""
+    if len(trials) == 0:
+        return pd.Series([], dtype=float, index=table.index)
+    sign = -1.0 if study_objective(trials)[1] == "min" else 1.0
+    signed = pd.Series(signed_scores(trials).to_numpy(), index=table.index)
+    return signed.where(table["status"] == COMPLETE).astype(float).cummax().ffill() * sign
 
 
 def observed(trials: pd.DataFrame) -> pd.DataFrame:
-    """Finished trials with an objective value (COMPLETE or PRUNED)."""
-    return trials[trials["status"].isin(OBSERVED) & trials[OBJECTIVE].notna()].reset_index(drop=True)
+    """Finished trials with an objective value (COMPLETE or PRUNED), with an `objective` column."""
+    out = _with_objective(trials)
+    return out[out["status"].isin(OBSERVED) & out["objective"].notna()].reset_index(drop=True)
 
 
 def best_so_far_by_trial(trials: pd.DataFrame) -> pd.DataFrame:
     """Every trial in start order (trial_number 1..N) with its objective and the best COMPLETE one so far."""
-    out = trials[["trial_id", "status", OBJECTIVE]].rename(columns={OBJECTIVE: "objective"}).copy()
+    out = _with_objective(trials)[["trial_id", "status", "objective"]].copy()
     out.insert(0, "trial_number", np.arange(1, len(out) + 1))
-    counted = out["objective"].where(out["status"] == "COMPLETE")
-    out["best_so_far"] = counted.astype(float).cummax().ffill()
+    out["best_so_far"] = _best_so_far(out, trials)
     return out.reset_index(drop=True)
-
-
-def best_so_far_by_gpu(trials: pd.DataFrame) -> pd.DataFrame:
-    """Finished trials in finish order with cumulative GPU-hours and the best COMPLETE objective so far."""
-    done = trials[trials["finished_at"].notna()].sort_values(["finished_at", "trial_id"], kind="stable")
-    out = done[["trial_id", "status", "gpu_hours", OBJECTIVE]].rename(columns={OBJECTIVE: "objective"})
-    out = out.reset_index(drop=True)
-    out["cumulative_gpu_hours"] = out["gpu_hours"].fillna(0.0).cumsum()
-    out["best_so_far"] = out["objective"].where(out["status"] == "COMPLETE").astype(float).cummax().ffill()
-    return out
 
 
 def asha_trials(trials: pd.DataFrame) -> pd.DataFrame:
     """Per trial: status, epochs run (stop_epoch), best epoch and objective, in start order."""
-    cols = ["trial_id", "status", "stop_epoch", "best_epoch", OBJECTIVE]
-    return trials[cols].rename(columns={OBJECTIVE: "objective"}).reset_index(drop=True)
+    cols = ["trial_id", "status", "stop_epoch", "best_epoch", "objective"]
+    return _with_objective(trials)[cols].reset_index(drop=True)
 
 
 def stop_counts(trials: pd.DataFrame) -> pd.DataFrame:
@@ -58,7 +69,7 @@ def stop_counts(trials: pd.DataFrame) -> pd.DataFrame:
 
 def rungs(trials: pd.DataFrame) -> list[int]:
     """Epoch counts at which ASHA stopped at least one trial (the distinct PRUNED stop epochs)."""
-    pruned = trials.loc[trials["status"] == "PRUNED", "stop_epoch"].dropna()
+    pruned = trials.loc[trials["status"] == PRUNED, "stop_epoch"].dropna()
     return sorted({int(e) for e in pruned})
 
 
@@ -72,29 +83,31 @@ def trial_curves(trials: pd.DataFrame, epochs: pd.DataFrame, split: str = "val",
 
 
 def pareto_table(trials: pd.DataFrame, cost: str) -> pd.DataFrame:
-    """COMPLETE trials with `cost` and objective, and whether each is on the Pareto front."""
-    done = trials[(trials["status"] == "COMPLETE") & trials[OBJECTIVE].notna() & trials[cost].notna()]
-    out = done[["trial_id", cost, OBJECTIVE]].rename(columns={OBJECTIVE: "objective"}).copy()
+    """COMPLETE trials with `cost` and objective, and whether each is on the Pareto front (lower cost,
+    better objective in the study's direction)."""
+    done = trials[(trials["status"] == COMPLETE) & trials[cost].notna()]
+    done = done.assign(objective=objective_values(done), _signed=signed_scores(done))
+    done = done[done["objective"].notna()]
+    out = done[["trial_id", cost, "objective"]].copy()
     out[cost] = out[cost].astype(float)
-    out["on_front"] = pareto_mask(out[cost].to_numpy(), out["objective"].to_numpy())
+    out["on_front"] = pareto_mask(out[cost].to_numpy(), done["_signed"].to_numpy())
     return out.sort_values([cost, "trial_id"], kind="stable").reset_index(drop=True)
 
 
 def top_k(trials: pd.DataFrame, params: list[str], k: int = 10) -> pd.DataFrame:
-    """The k best COMPLETE trials by objective with their parameters and `--set` overrides."""
-    done = trials[(trials["status"] == "COMPLETE") & trials[OBJECTIVE].notna()]
-    done = done.sort_values([OBJECTIVE, "trial_id"], ascending=[False, True], kind="stable").head(k)
-    cols = ["trial_id", OBJECTIVE, "test_r_mean", "gpu_hours", "trainable_params", *params]
+    """The k best COMPLETE trials by their objective with their parameters and `--set` overrides."""
+    done = best_first(trials).head(k)
+    done = done.assign(objective=objective_values(done))
+    cols = ["trial_id", "objective", "test_r_mean", "gpu_hours", "trainable_params", *params]
     out = done[cols].reset_index(drop=True)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
-    out["overrides"] = [set_command(row_params(r)) for r in done.to_dict("records")]
+    out["overrides"] = [set_command(row_overrides(r)) for r in done.to_dict("records")]
     return out
 
 
 def slice_table(trials: pd.DataFrame, params: list[str]) -> pd.DataFrame:
     """Observed trials with the searched parameters and the objective (one slice plot per parameter)."""
-    obs = observed(trials)
-    return obs[["trial_id", "status", *params, OBJECTIVE]].rename(columns={OBJECTIVE: "objective"})
+    return observed(trials)[["trial_id", "status", *params, "objective"]]
 
 
 def is_log_scale(values: pd.Series) -> bool:

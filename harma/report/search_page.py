@@ -15,14 +15,15 @@ from harma.report.cost import COST, CostBasis, add_cost, best_so_far_by_cost, co
 from harma.report.frames import exclusion_text, fixed_params, searched_params, trial_numbers
 from harma.report.html import Page, Section, fmt, fmt_count
 from harma.report.importance import param_importances
-from harma.report.overrides import format_value, row_params
+from harma.report.overrides import format_value
 from harma.report.spec import StudySpec, base_text, train_command
+from harma.results.trials import objective_label, row_overrides
 
 MIN_IMPORTANCE_TRIALS = 10
 
 
 def add_search_sections(page: Page, study: str, trials: pd.DataFrame, epochs: pd.DataFrame,
-                        optuna_storage_url: str | None, top: int = 10,
+                        results_root: str | None, top: int = 10,
                         min_importance_trials: int = MIN_IMPORTANCE_TRIALS, spec: StudySpec | None = None,
                         basis: CostBasis | None = None) -> None:
     """Append every search section for the study's search trials (from harma.report.frames.prepare;
@@ -33,7 +34,7 @@ def add_search_sections(page: Page, study: str, trials: pd.DataFrame, epochs: pd
     obs = search.observed(trials)
     params = searched_params(obs)
     sec = page.section("Search: progress")
-    sec.text(exclusion_text(trials) + " The objective is the best validation mR of a trial (maximised). "
+    sec.text(exclusion_text(trials) + f" The objective is each trial's best {_objective_text(trials)}. "
              "PRUNED trials (stopped early by ASHA) appear as grey points; best-so-far curves, Pareto fronts "
              f"and the top-k table use COMPLETE trials only. {basis.label} add up every finished trial, pruned "
              "and failed ones included. " + basis.how, "note")
@@ -51,9 +52,14 @@ def add_search_sections(page: Page, study: str, trials: pd.DataFrame, epochs: pd
         sec.figure("search-best-by-cost", sf.best_by_cost_chart(by_cost, basis), f"{basis.label} accumulate "
                    "in the order trials finished.", "search-best-by-cost.csv")
     _asha_section(page, trials, epochs)
-    _params_section(page, study, obs, params, trials, optuna_storage_url, min_importance_trials)
+    _params_section(page, study, obs, params, trials, results_root, min_importance_trials)
     _pareto_section(page, trials, basis)
     _top_section(page, trials, params, top, spec, basis)
+
+
+def _objective_text(trials: pd.DataFrame) -> str:
+    """`val r_mean (max)`: the study's objective as every row records it."""
+    return objective_label(trials) if len(trials) else "objective"
 
 
 def _asha_section(page: Page, trials: pd.DataFrame, epochs: pd.DataFrame) -> None:
@@ -114,8 +120,8 @@ def _importance(sec: Section, page: Page, study: str, storage: str | None, n: in
 
 def _pareto_section(page: Page, trials: pd.DataFrame, basis: CostBasis) -> None:
     sec = page.section("Search: cost against quality")
-    sec.text("Pareto front: COMPLETE trials that no other COMPLETE trial beats on both higher val mR and "
-             "lower cost.", "note")
+    sec.text(f"Pareto front: COMPLETE trials that no other COMPLETE trial beats on both a better "
+             f"{_objective_text(trials)} and a lower cost.", "note")
     shown = False
     for cost, name, log_x in ((COST, basis.label, False), ("trainable_params", "trainable parameters", True)):
         table = search.pareto_table(trials, cost)
@@ -140,19 +146,21 @@ def _top_section(page: Page, trials: pd.DataFrame, params: list[str], k: int, sp
         return
     rows = trials.set_index("trial_id")
     if spec is not None:
-        top["reproduce"] = [train_command(spec, row_params(rows.loc[t].to_dict())) for t in top["trial_id"]]
+        top["reproduce"] = [train_command(spec, row_overrides(rows.loc[t].to_dict())) for t in top["trial_id"]]
     page.csv("search-top.csv", top)
     sec.text(base_text(spec, "trial"), "note" if spec is not None else "warn")
     if spec is not None:
-        sec.text("Ranked by val mR; test mR is at the best val epoch. Each reproduce line rebuilds the trial's "
+        sec.text(f"Ranked by {_objective_text(trials)}; test mR is at the best val epoch. Each reproduce line "
+                 "rebuilds the trial's "
                  "exact run config: the base config, the study's base overrides, then the trial's own "
                  "parameters (its seed included).", "note")
     else:
-        sec.text("Ranked by val mR; test mR is at the best val epoch. Without the study file only the trial's "
+        sec.text(f"Ranked by {_objective_text(trials)}; test mR is at the best val epoch. Without the study "
+                 "file only the trial's "
                  "own parameters are known: add them to the study's base config and base overrides to "
                  "reproduce a trial.", "note")
     view = pd.DataFrame({
-        "rank": top["rank"], "trial": top["trial_id"], "val mR": top[search.OBJECTIVE].map(fmt),
+        "rank": top["rank"], "trial": top["trial_id"], objective_label(trials): top["objective"].map(fmt),
         "test mR": top["test_r_mean"].map(fmt),
         basis.label: trials.set_index("trial_id").loc[top["trial_id"], COST].map(lambda v: fmt(v, 3)).tolist(),
         "trainable params": top["trainable_params"].map(fmt_count)})

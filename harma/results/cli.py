@@ -1,8 +1,10 @@
-"""CLI hook for the results tables: `harma results [STUDY] [--results ROOT] [--csv FILE]`.
+"""CLI hook for the results tables: `harma results [list|show NAME|export NAME|--all]`.
 
-Without a study it lists the studies under the root with their trial status counts; with one it prints
-that study's trials (id, kind, arm, seed, status, epochs, best val and test mR) or writes them all to CSV.
-The lead's `harma/cli.py` calls `add_results_commands(subparsers)`; each parser sets `func(args) -> int`.
+`list` (the default) prints the studies under a results root with their trial status counts; `show NAME`
+prints one study's trials (id, kind, arm, seed, status, epochs, its objective, test mR); `export` writes one
+study's (or with `--all` every study's) trials or epochs, every column, to one CSV or Parquet file (default:
+under the results root, `exports/`).  `harma/cli.py` calls `add_results_commands(subparsers)`; each parser
+sets `func(args) -> int`.
 """
 from __future__ import annotations
 
@@ -10,38 +12,82 @@ import argparse
 import os
 
 DEFAULT_ROOT = os.environ.get("HARMA_RESULTS", "results")
-SUMMARY_COLUMNS = ["trial_id", "kind", "arm", "seed", "status", "stop_epoch", "val_r_mean", "test_r_mean"]
+SUMMARY_COLUMNS = ["trial_id", "kind", "arm", "seed", "status", "stop_epoch", "objective", "test_r_mean"]
+
+
+def _root(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--results", default=DEFAULT_ROOT,
+                   help="results root: local path or URI (s3://, gs://); default $HARMA_RESULTS or ./results")
 
 
 def add_results_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Register the `results` subcommand."""
-    p = subparsers.add_parser("results", help="list studies in a results root, or one study's trials")
-    p.add_argument("study", nargs="?", help="study name (omit to list studies)")
-    p.add_argument("--results", default=DEFAULT_ROOT,
-                   help="results root: local path or URI (s3://, gs://); default $HARMA_RESULTS or ./results")
-    p.add_argument("--csv", help="write the study's full trials table to this CSV file")
-    p.set_defaults(func=run_results)
+    """Register `results` with its `list`, `show` and `export` subcommands."""
+    p = subparsers.add_parser("results", help="list studies in a results root, show or export their trials")
+    _root(p)
+    p.set_defaults(func=run_list)
+    sub = p.add_subparsers(dest="results_command")
+    q = sub.add_parser("list", help="studies with their trial counts by status (the default)")
+    _root(q)
+    q.set_defaults(func=run_list)
+    q = sub.add_parser("show", help="one study's trials")
+    q.add_argument("study")
+    _root(q)
+    q.set_defaults(func=run_show)
+    q = sub.add_parser("export", help="one study's (or --all studies') table, every column, to one file")
+    q.add_argument("study", nargs="?", help="study name (or --all)")
+    q.add_argument("--all", action="store_true", help="every study under the root, the union of their columns")
+    q.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    q.add_argument("--table", choices=("trials", "epochs"), default="trials")
+    q.add_argument("--out", help="file to write (default: <results>/exports/<NAME or all-studies>-<table>.<format>)")
+    _root(q)
+    q.set_defaults(func=run_export)
 
 
-def run_results(args: argparse.Namespace) -> int:
-    import pandas as pd
-
+def run_list(args: argparse.Namespace) -> int:
     from harma.results.store import ResultsStore
 
     store = ResultsStore(args.results)
-    if args.study is None:
-        names = store.studies()
-        if not names:
-            print(f"no studies under {args.results}")
-        for name in names:
-            counts = store.read_trials(name)["status"].value_counts().sort_index()
-            print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-        return 0
-    trials = store.read_trials(args.study)
-    if args.csv:
-        trials.to_csv(args.csv, index=False)
-        print(f"wrote {len(trials)} trials to {args.csv}")
-        return 0
-    with pd.option_context("display.max_rows", None, "display.width", 160):
-        print(trials[SUMMARY_COLUMNS].to_string(index=False) if len(trials) else f"no trials in {args.study}")
+    names = store.studies()
+    if not names:
+        print(f"no studies under {args.results}")
+    for name in names:
+        counts = store.read_trials(name)["status"].value_counts().sort_index()
+        print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from harma.results.store import ResultsStore
+    from harma.results.trials import objective_values
+
+    store = ResultsStore(args.results)
+    _check_study(store, args.study)
+    trials = store.read_trials(args.study)
+    if len(trials) == 0:
+        print(f"no trials in {args.study}")
+        return 0
+    view = trials.assign(objective=[f"{o} {v:.2f}" if v == v else f"{o} -"
+                                    for o, v in zip(trials["objective"], objective_values(trials))])
+    with pd.option_context("display.max_rows", None, "display.width", 160):
+        print(view[SUMMARY_COLUMNS].to_string(index=False))
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from harma.results.export import ResultsError, export
+    from harma.results.store import ResultsStore
+
+    if args.all == (args.study is not None):
+        raise ResultsError("harma results export: give a study name or --all (not both)")
+    done = export(ResultsStore(args.results), None if args.all else args.study, args.table, args.format, args.out)
+    print(f"wrote {done.rows} rows x {done.columns} columns to {done.path}")
+    return 0
+
+
+def _check_study(store, name: str) -> None:
+    from harma.results.export import ResultsError
+
+    if name not in store.studies():
+        raise ResultsError(f"no study {name!r} under {store.root} (studies: {', '.join(store.studies()) or 'none'})")

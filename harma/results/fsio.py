@@ -1,18 +1,19 @@
 """File-system plumbing for the results store: resolve a root (local path or any URI pyarrow understands,
 e.g. s3://bucket/prefix, gs://bucket/prefix, file:///abs/path) to a pyarrow FileSystem and base path, list
 Parquet files, and write a table atomically.  On a local file system a table is written under a hidden
-temporary name (`.name.<random>.tmp`, which dataset readers ignore) in the same folder, flushed, then moved
-over the final name with os.replace; on object stores the bytes go up in one put, which is atomic there.
+temporary name in the same folder and renamed (harma.atomic, the one atomic writer); on object stores the
+bytes go up in one put, which is atomic there.
 """
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+
+from harma.atomic import write_bytes_atomic
 
 
 def resolve_root(root: str | os.PathLike) -> tuple[pafs.FileSystem, str]:
@@ -47,32 +48,31 @@ def _serialize(table: pa.Table) -> pa.Buffer:
     return sink.getvalue()
 
 
-def write_table_atomic(fs: pafs.FileSystem, path: str, table: pa.Table) -> None:
-    """Write `table` as Parquet at `path` so readers see either the old file or the whole new one."""
-    data = _serialize(table)
-    parent, name = path.rsplit("/", 1)
+def write_bytes(fs: pafs.FileSystem, path: str, data: bytes) -> None:
+    """Write `data` at `path` so readers see either the old file or the whole new one."""
     if is_local(fs):
-        os.makedirs(parent, exist_ok=True)
-        tmp = os.path.join(parent, f".{name}.{uuid.uuid4().hex}.tmp")
-        try:
-            with open(tmp, "wb") as fh:
-                fh.write(data.to_pybytes())
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        write_bytes_atomic(path, data)
         return
-    fs.create_dir(parent, recursive=True)
+    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
     with fs.open_output_stream(path) as out:
         out.write(data)
+
+
+def write_table_atomic(fs: pafs.FileSystem, path: str, table: pa.Table) -> None:
+    """Write `table` as Parquet at `path` atomically (see write_bytes)."""
+    write_bytes(fs, path, _serialize(table).to_pybytes())
 
 
 def read_table(fs: pafs.FileSystem, path: str) -> pa.Table:
     """Read one Parquet file as it is (no partition discovery)."""
     with fs.open_input_file(path) as fh:
         return pq.ParquetFile(fh).read()
+
+
+def read_schema(fs: pafs.FileSystem, path: str) -> pa.Schema:
+    """The Arrow schema of one Parquet file (with its metadata), reading only the footer."""
+    with fs.open_input_file(path) as fh:
+        return pq.ParquetFile(fh).schema_arrow
 
 
 def delete_file(fs: pafs.FileSystem, path: str) -> bool:

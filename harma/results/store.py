@@ -1,11 +1,14 @@
-"""ResultsStore: write and read the two Parquet tables of a results root, partitioned by study.
+"""ResultsStore: write and read the Parquet tables of a results root, partitioned by study.
 
 Layout under the root (a local path or a URI such as s3://bucket/prefix):
-`trials/study=<name>/<trial_id>.parquet` (one file per trial, rewritten as the trial progresses) and
-`epochs/study=<name>/<trial_id>-e<epoch:04d>.parquet` (one file per reported epoch).  Every write is atomic
-(see fsio), so a crash loses at most the epoch in flight.  Readers check each file's schema version, merge
-the per-study parameter columns, and return pandas frames with stable dtypes (Int64 for integers, float64,
-str, boolean, datetime64[us, UTC]); the same trees also read with plain `pandas.read_parquet(<root>/trials)`.
+`trials/study=<name>/<trial_id>.parquet` (one file per trial, rewritten as the trial progresses),
+`epochs/study=<name>/<trial_id>-e<epoch:04d>.parquet` (one file per reported epoch) and, for searches,
+`importances/study=<name>/importances.parquet` (written by harma.tune).  Every write is atomic
+(see fsio), so a crash loses at most the epoch in flight.  A trial is written under its study's
+`StudyColumns`, so every trials file of a study has the same columns; `conform` rewrites a study's files that
+have other columns (files of schema 1.x, or written before the study file gained a parameter).  Readers
+check each file's schema version, upgrade old files, merge the studies' parameter columns, and return pandas
+frames with stable dtypes (Int64 for integers, float64, str, boolean, datetime64[us, UTC]).
 """
 from __future__ import annotations
 
@@ -20,17 +23,27 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from harma.results import fsio
+from harma.results.migrate import needs_rewrite, upgrade
 from harma.results.schema import (
-    EPOCH_FIELDS,
-    PARAM_PREFIX,
+    EPOCH_KEYS,
+    SCHEMA_VERSION,
     TRIAL_KEYS,
+    Importances,
     RecordError,
+    StudyColumns,
     check_version,
     epoch_schema,
     epoch_table,
+    major,
+    file_version,
+    importance_schema,
+    importance_table,
+    kind_of_type,
+    merge_kinds,
     trial_schema,
     trial_table,
 )
+from harma.results.trials import is_param_column, param_key
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 _PARTITION = "study="
@@ -85,9 +98,10 @@ class ResultsStore:
         return f"{self._dir('epochs', study)}/{_check_name('trial_id', trial_id)}-e{int(epoch):04d}.parquet"
 
     # writing -----------------------------------------------------------------------------------------
-    def write_trial(self, record: Mapping[str, Any]) -> str:
-        """Write (or replace) the trial's row; `record` has the schema's keys plus `params` (dict)."""
-        table = trial_table(record)
+    def write_trial(self, record: Mapping[str, Any], columns: StudyColumns) -> str:
+        """Write (or replace) the trial's row under its study's columns; `record` has the schema's keys
+        (`RECORD_KEYS`) plus `params` (dict of dotted key -> value, each a parameter of `columns`)."""
+        table = trial_table(record, columns)
         path = self.trial_path(record["study"], record["trial_id"])
         fsio.write_table_atomic(self.fs, path, table)
         return path
@@ -98,6 +112,27 @@ class ResultsStore:
         path = self.epoch_path(study, trial_id, epoch)
         fsio.write_table_atomic(self.fs, path, epoch_table(study, trial_id, epoch, metrics, seconds))
         return path
+
+    def importance_path(self, study: str) -> str:
+        return f"{self._dir('importances', study)}/importances.parquet"
+
+    def write_importances(self, imp: Importances) -> str:
+        """Write (or replace) a study's parameter importances (or the reason it has none)."""
+        path = self.importance_path(imp.study)
+        fsio.write_table_atomic(self.fs, path, importance_table(imp))
+        return path
+
+    def read_importances(self, study: str) -> pd.DataFrame:
+        """The study's importances table, most important first (no rows when none were computed)."""
+        path = self.importance_path(study)
+        if self.fs.get_file_info(path).type == pafs.FileType.NotFound:
+            table = importance_schema().empty_table()
+        else:
+            table = fsio.read_table(self.fs, path)
+            check_version(table.schema, path)
+        frame = _to_frame([table], importance_schema(), tuple(importance_schema().names))
+        return frame.sort_values(["importance", "param"], ascending=[False, True], kind="stable",
+                                 na_position="last").reset_index(drop=True)
 
     def delete_trial(self, study: str, trial_id: str) -> int:
         """Remove a trial's row and all its epoch files (a restart from scratch); return files removed."""
@@ -122,11 +157,38 @@ class ResultsStore:
         names = [study] if study is not None else self.studies()
         return [p for name in names for p in fsio.parquet_files(self.fs, self._dir(table, name))]
 
-    def _read_all(self, files: list[str]) -> list[pa.Table]:
-        def read_one(path: str) -> pa.Table:
+    def conform(self, columns: StudyColumns) -> list[str]:
+        """Rewrite the study's files whose columns differ from its schema (1.x files, parameters added to the
+        study since); return the rewritten paths.  A file holding a value in a column the study no longer
+        has is a RecordError naming the file and column, and nothing of it is dropped."""
+        target, rewritten = trial_schema(columns), []
+        for path in self._files("trials", columns.study):
+            table = upgrade(fsio.read_table(self.fs, path), "trials", path)
+            if needs_rewrite(table, target):
+                fsio.write_table_atomic(self.fs, path, _conform_trials(table, target, columns, path))
+                rewritten.append(path)
+        for path in self._files("epochs", columns.study):
             table = fsio.read_table(self.fs, path)
-            check_version(table.schema, path)
-            return table
+            if major(file_version(table.schema)) != major(SCHEMA_VERSION):
+                table = upgrade(table, "epochs", path).cast(epoch_schema())
+                fsio.write_table_atomic(self.fs, path, table)
+                rewritten.append(path)
+        return rewritten
+
+    def param_kinds(self, study: str) -> dict[str, str]:
+        """{dotted key: bool | int | float | string} of the parameter columns in a study's trials files."""
+        found: dict[str, list[str | None]] = {}
+        for path in self._files("trials", study):
+            schema = fsio.read_schema(self.fs, path)
+            check_version(schema, path)
+            for f in schema:
+                if is_param_column(f.name):
+                    found.setdefault(param_key(f.name), []).append(kind_of_type(f.type))
+        return {key: merge_kinds(key, kinds) for key, kinds in sorted(found.items())}
+
+    def _read_all(self, files: list[str], kind: str) -> list[pa.Table]:
+        def read_one(path: str) -> pa.Table:
+            return upgrade(fsio.read_table(self.fs, path), kind, path)
 
         if len(files) < 8:
             return [read_one(p) for p in files]
@@ -135,17 +197,33 @@ class ResultsStore:
 
     def read_trials(self, study: str | None = None) -> pd.DataFrame:
         """All trial rows (of one study, or every study), sorted by study and trial_id."""
-        frame = _to_frame(self._read_all(self._files("trials", study)), trial_schema(), TRIAL_KEYS)
+        frame = _to_frame(self._read_all(self._files("trials", study), "trials"), trial_schema(), TRIAL_KEYS)
         return frame.sort_values(["study", "trial_id"], kind="stable").reset_index(drop=True)
 
     def read_epochs(self, study: str | None = None) -> pd.DataFrame:
         """All epoch rows, sorted by study, trial_id, epoch, split and metric."""
-        keys = tuple(f.name for f in EPOCH_FIELDS)
-        frame = _to_frame(self._read_all(self._files("epochs", study)), epoch_schema(), keys)
+        frame = _to_frame(self._read_all(self._files("epochs", study), "epochs"), epoch_schema(), EPOCH_KEYS)
         order = ["study", "trial_id", "epoch", "split", "metric"]
         return frame.sort_values(order, kind="stable").reset_index(drop=True)
 
 
-def param_columns(frame: pd.DataFrame) -> list[str]:
-    """The `param.<key>` columns of a trials frame, in order."""
-    return [c for c in frame.columns if c.startswith(PARAM_PREFIX)]
+def _conform_trials(table: pa.Table, target: pa.Schema, columns: StudyColumns, path: str) -> pa.Table:
+    """`table` cast to the study's schema: missing columns null, the objective the study's."""
+    for name in table.column_names:
+        if name not in target.names and is_param_column(name) and table[name].null_count < table.num_rows:
+            raise RecordError(f"{path}: column {name} holds values, but study {columns.study}'s schema has no such "
+                              f"parameter; add it back to the study file, or move the file away")
+    arrays = []
+    for f in target:
+        if f.name == "objective":
+            arrays.append(pa.array([columns.objective] * table.num_rows, f.type))
+        elif f.name == "objective_mode":
+            arrays.append(pa.array([columns.objective_mode] * table.num_rows, f.type))
+        elif f.name in table.column_names:
+            try:
+                arrays.append(table[f.name].cast(f.type))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise RecordError(f"{path}: column {f.name} cannot become {f.type}: {exc}") from None
+        else:
+            arrays.append(pa.nulls(table.num_rows, f.type))
+    return pa.Table.from_arrays(arrays, schema=target)

@@ -12,10 +12,16 @@ from typing import Any
 
 from ray.tune import Callback
 
+import yaml
+
+from harma.config import to_dict
 from harma.metrics import METRIC_KEYS, REPORTED_KEYS
+from harma.results.schema import StudyColumns
 from harma.results.store import ResultsStore
-from harma.tune.records import FAILED, RUNNING, final_status, is_epoch_result
+from harma.results.trials import FAILED, RUNNING
+from harma.tune.records import GPU_KEYS, MEMORY_KEYS, Provenance, final_status, is_epoch_result
 from harma.tune.study import Study
+from harma.tune.trial import trial_run_config
 
 TRAIN_METRICS = ("loss", "loss_contr", "loss_triplet", "loss_affil", "lr", "images_per_s")
 
@@ -36,11 +42,17 @@ def _error_text(trial) -> str:
     return "trial failed (no error file)"
 
 
+def resolved_config(study: Study, trial: dict[str, Any], checkpoint_root: str) -> str:
+    """The YAML text of the run config the trial trains with."""
+    return yaml.safe_dump(to_dict(trial_run_config(study, trial, checkpoint_root)), sort_keys=False)
+
+
 class ParquetResults(Callback):
-    def __init__(self, study: Study, store: ResultsStore, provenance: dict[str, Any], total: int,
-                 objective_key: str, echo=print):
-        self.study, self.store, self.provenance = study, store, provenance
-        self.total, self.objective_key, self.echo = total, objective_key, echo
+    def __init__(self, study: Study, store: ResultsStore, columns: StudyColumns, provenance: Provenance,
+                 checkpoint_root: str, total: int, echo=print):
+        self.study, self.store, self.columns, self.provenance = study, store, columns, provenance
+        self.checkpoint_root = checkpoint_root
+        self.total, self.objective_key, self.echo = total, columns.objective, echo
         self.rows: dict[str, dict[str, Any]] = {}
         self.started: dict[str, float] = {}
         self.done = 0
@@ -53,9 +65,11 @@ class ParquetResults(Callback):
             self.started[tid] = time.time()
             self.rows[tid] = {"study": self.study.name, "trial_id": tid, "kind": self.study.kind,
                               "arm": info.get("arm"), "seed": info.get("seed"), "status": RUNNING,
-                              "params": dict(info["overrides"]), "started_at": _now(),
-                              "git_commit": self.provenance["git_commit"],
-                              "package_versions": self.provenance["package_versions"]}
+                              "warm_start_from": info.get("warm_start_from"),
+                              "params": {**self.study.base_set, **info["overrides"]}, "started_at": _now(),
+                              "resolved_config": resolved_config(self.study, info, self.checkpoint_root),
+                              "git_commit": self.provenance.git_commit, "git_dirty": self.provenance.git_dirty,
+                              "package_versions": self.provenance.package_versions}
         return self.rows[tid]
 
     def _elapsed(self, tid: str, row: dict) -> None:
@@ -63,7 +77,7 @@ class ParquetResults(Callback):
         row["gpu_seconds"] = row["wall_seconds"] * self.study.resources.gpus_per_trial
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        self.store.write_trial(self._row(trial))
+        self.store.write_trial(self._row(trial), self.columns)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if not is_epoch_result(result):
@@ -77,13 +91,16 @@ class ParquetResults(Callback):
         self.store.write_epoch(self.study.name, tid, epoch, metrics, result.get("epoch_seconds"))
         row.update({"stop_epoch": epoch, "best_epoch": int(result["best_epoch"]),
                     "trainable_params": int(result["trainable_params"]), "total_params": int(result["total_params"]),
-                    "peak_memory_bytes": max(int(result["peak_memory_bytes"]), row.get("peak_memory_bytes") or 0),
-                    "host": result.get("host"), "node_id": result.get("node_id"), "_last": result})
+                    "host": result.get("host"), "node_id": result.get("node_id"), "_last": result,
+                    **{k: result.get(k) for k in GPU_KEYS}})
+        for key in MEMORY_KEYS:
+            if result.get(key) is not None:
+                row[key] = max(int(result[key]), row.get(key) or 0)
         for key in METRIC_KEYS:
             row[f"val_{key}"] = result[f"best_val_{key}"]
             row[f"test_{key}"] = result[f"best_test_{key}"]
         self._elapsed(tid, row)
-        self.store.write_trial({k: v for k, v in row.items() if k != "_last"})
+        self.store.write_trial({k: v for k, v in row.items() if k != "_last"}, self.columns)
 
     def _finish(self, trial, error: bool) -> None:
         row = self._row(trial)
@@ -92,7 +109,7 @@ class ParquetResults(Callback):
         if status == FAILED:
             row["error"] = _error_text(trial)
         self._elapsed(row["trial_id"], row)
-        self.store.write_trial({k: v for k, v in row.items() if k != "_last"})
+        self.store.write_trial({k: v for k, v in row.items() if k != "_last"}, self.columns)
         self._report(row)
 
     def _report(self, row: dict) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 
 
-
 def cmd_run(args: argparse.Namespace) -> int:
     from harma.report.live import live_report_for
     from harma.tune.runner import run_study
@@ -33,28 +32,42 @@ def _add_report_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from harma.results.overrides import set_command
     from harma.results.store import ResultsStore
-    from harma.tune.runner import complete_best_first, objective_key
+    from harma.results.trials import best_first, objective_label, row_overrides
     from harma.tune.study import load_study
 
     study = load_study(args.name)
-    trials = ResultsStore(args.results or study.storage_path()).read_trials(study.name)
+    store = ResultsStore(args.results or study.storage_path())
+    trials = store.read_trials(study.name)
     if len(trials) == 0:
         print(f"{study.name}: no trials recorded yet")
         return 0
     counts = trials["status"].value_counts().to_dict()
     print(f"{study.name} ({study.kind}): " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
           + f", {len(trials)} in all")
-    key = objective_key(study)
-    done = complete_best_first(trials, study)
+    done = best_first(trials)
     if len(done):
         best = done.iloc[0]
-        overrides = {**study.base_set, **{c[len("param."):]: best[c] for c in trials.columns
-                                          if c.startswith("param.") and best[c] == best[c] and best[c] is not None}}
-        params = " ".join(f"{k}={v}" for k, v in overrides.items())
-        print(f"best so far: {best['trial_id']} {key} {best[key]:.2f} (test r_mean {best['test_r_mean']:.2f})")
-        print(f"  reproduce: harma train --config {study.base_config} --set {params}")
+        overrides = {**study.base_set, **row_overrides(best)}
+        print(f"best so far by {objective_label(done.head(1))}: {best['trial_id']} {best['objective']} "
+              f"{best[best['objective']]:.2f} (test r_mean {best['test_r_mean']:.2f})")
+        print(f"  reproduce: harma train --config {study.base_config} {set_command(overrides)}")
+    if study.kind == "search":
+        _print_importances(study, store)
     return 0
+
+
+def _print_importances(study, store) -> None:
+    from harma.tune.importance import record_importances
+
+    result = record_importances(study, store)
+    if result.reason is not None:
+        print(f"importances: none ({result.reason})")
+        return
+    ranked = sorted(result.importances.items(), key=lambda kv: -kv[1])
+    print(f"importances over {result.n_trials} COMPLETE trials ({result.evaluator}): "
+          + ", ".join(f"{k} {v:.2f}" for k, v in ranked))
 
 
 def add_study_commands(sub) -> None:

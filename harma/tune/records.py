@@ -1,25 +1,42 @@
 """What a trial reports and what the results tables record, shared by the trial side and the driver side.
 
-`flatten_epoch` turns the trainer's per-epoch record into the flat metrics dict a trial reports to Tune;
-`final_status` decides COMPLETE / PRUNED / FAILED from a trial's last result (one rule for Parquet and for
-Optuna); `provenance` collects git commit, package versions and host once per driver.
+`flatten_epoch` turns the trainer's per-epoch record into the flat metrics dict a trial reports to Tune (with
+the GPUs the reporting process sees); `final_status` decides COMPLETE / PRUNED / FAILED from a trial's last
+result (one rule for Parquet and for Optuna); `provenance` collects git commit, dirty flag and package
+versions once per driver.
 """
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from harma.metrics import METRIC_KEYS, REPORTED_KEYS
+from harma.results.trials import COMPLETE, FAILED, PRUNED
 
-COMPLETE, PRUNED, FAILED, RUNNING = "COMPLETE", "PRUNED", "FAILED", "RUNNING"
+MEMORY_KEYS = ("peak_rss_bytes", "peak_gpu_bytes")
+GPU_KEYS = ("gpu_name", "gpu_count", "cuda_version")
 
 
 def is_epoch_result(result: Mapping[str, Any]) -> bool:
     """Tune results that carry an epoch's metrics."""
     return "epoch" in result
+
+
+@functools.lru_cache(maxsize=1)
+def gpu_info() -> dict[str, Any]:
+    """{"gpu_name", "gpu_count", "cuda_version"} of the GPUs this process sees (name and version None
+    without a GPU; several distinct names are joined by ', ')."""
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    names = sorted({torch.cuda.get_device_name(i) for i in range(count)})
+    return {"gpu_name": ", ".join(names) or None, "gpu_count": count,
+            "cuda_version": torch.version.cuda if count else None}
 
 
 def flatten_epoch(record: Mapping[str, Any], planned_epochs: int, where: Mapping[str, Any]) -> dict[str, Any]:
@@ -35,8 +52,12 @@ def flatten_epoch(record: Mapping[str, Any], planned_epochs: int, where: Mapping
         flat[key] = float(value)
     for key in ("lr", "epoch_seconds", "images_per_s"):
         flat[key] = float(record[key])
-    for key in ("best_epoch", "trainable_params", "total_params", "peak_memory_bytes"):
+    for key in ("best_epoch", "trainable_params", "total_params"):
         flat[key] = int(record[key])
+    for key in MEMORY_KEYS:  # absent on a device that has no such memory (no GPU memory on CPU)
+        if record.get(key) is not None:
+            flat[key] = int(record[key])
+    flat.update({k: v for k, v in gpu_info().items() if v is not None})
     flat.update(where)
     return flat
 
@@ -50,19 +71,31 @@ def final_status(result: Mapping[str, Any] | None, error: bool) -> str:
     return COMPLETE if int(result["epoch"]) >= int(result["planned_epochs"]) else PRUNED
 
 
-def _git_commit() -> str | None:
+@dataclass(frozen=True)
+class Provenance:
+    """What the study driver records once for every trial row."""
+    git_commit: str | None
+    git_dirty: bool | None
+    package_versions: str           # JSON {package: version}
+
+
+def _git(*args: str) -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-        return out.stdout.strip() or None if out.returncode == 0 else None
+        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
+    return out.stdout if out.returncode == 0 else None
 
 
-def provenance() -> dict[str, Any]:
+def provenance() -> Provenance:
     versions = {"python": sys.version.split()[0]}
     for pkg in ("harma", "torch", "open_clip_torch", "ray", "optuna", "pyarrow"):
         try:
             versions[pkg] = importlib.metadata.version(pkg)
         except importlib.metadata.PackageNotFoundError:
             pass
-    return {"git_commit": _git_commit(), "package_versions": json.dumps(versions, sort_keys=True)}
+    commit = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return Provenance(git_commit=commit.strip() or None if commit else None,
+                      git_dirty=None if status is None else bool(status.strip()),
+                      package_versions=json.dumps(versions, sort_keys=True))

@@ -13,25 +13,26 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from harma.results.schema import StudyColumns, record_from_row
 from harma.results.store import ResultsStore
-from harma.tune.records import FAILED, RUNNING, provenance
+from harma.results.trials import COMPLETE, FAILED, FINISHED, PRUNED, RUNNING, SEED_KEY, best_first, row_overrides
+from harma.tune.columns import objective_column, study_columns
+from harma.tune.records import provenance
 from harma.tune.study import Study, StudyError, load_study
+from harma.tune.warm_start import enqueue, plan_warm_start
 
-FINISHED = ("COMPLETE", "PRUNED", "FAILED")
+OPTUNA_STATES = {"COMPLETE": COMPLETE, "PRUNED": PRUNED, "FAIL": FAILED}   # Optuna TrialState name -> status
 DRIVER_MEMORY_BYTES = 1024 * 1024
 
 
 def objective_key(study: Study) -> str:
-    return f"{study.objective.split}_{study.objective.metric}"
+    return objective_column(study)
 
 
-def complete_best_first(trials, study: Study):
-    """The COMPLETE trials of a trials frame with an objective value, best first (ties keep file order)."""
-    if len(trials) == 0:
-        return trials
-    key = objective_key(study)
-    done = trials[trials["status"] == "COMPLETE"].dropna(subset=[key])
-    return done.sort_values(key, ascending=study.objective.mode == "min", kind="stable")
+def columns_for(study: Study, store: ResultsStore) -> StudyColumns:
+    """The study's results columns (a replicate's include the parameter columns of its source study)."""
+    source = store.param_kinds(study.replicate.source) if study.kind == "replicate" else None
+    return study_columns(study, source)
 
 
 def _fixed_trials(study: Study, store: ResultsStore) -> list[dict[str, Any]]:
@@ -39,52 +40,40 @@ def _fixed_trials(study: Study, store: ResultsStore) -> list[dict[str, Any]]:
     if study.kind == "ablation":
         return [{"trial_id": f"{arm}-s{seed}", "arm": arm, "seed": seed, "overrides": overrides}
                 for arm, seed, overrides in study.trial_overrides()]
-    done = complete_best_first(store.read_trials(study.replicate.source), study)
+    done = best_first(store.read_trials(study.replicate.source))
     if len(done) == 0:
-        raise StudyError(f"{study.source}: replicate.from: study {study.replicate.source!r} has no COMPLETE "
+        raise StudyError(f"{study.source}: replicate.from: study {study.replicate.source!r} has no {COMPLETE} "
                          f"trials under {store.root}")
-    params = [c for c in done.columns if c.startswith("param.")]
-    candidates = []
-    for _, row in done.iterrows():
-        overrides = {c[len("param."):]: _plain(row[c]) for c in params
-                     if c != "param.train.seed" and not _missing(row[c])}
-        candidates.append((row["trial_id"], overrides))
+    candidates = [(row["trial_id"], row_overrides(row, skip=(SEED_KEY,))) for row in done.to_dict("records")]
     return [{"trial_id": f"{label}-s{seed}", "arm": label, "seed": seed, "overrides": overrides}
             for label, seed, overrides in study.replicate_overrides(candidates)]
-
-
-def _missing(value: Any) -> bool:
-    try:
-        import pandas as pd
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
 
 
 def _finished_ids(trials) -> set[str]:
     return set(trials.loc[trials["status"].isin(FINISHED), "trial_id"]) if len(trials) else set()
 
 
-def _reconcile_with_optuna(study: Study, store: ResultsStore) -> None:
+def _reconcile_with_optuna(study: Study, store: ResultsStore, columns: StudyColumns) -> None:
     """A driver killed between telling Optuna and writing Parquet leaves a RUNNING row for a finished trial:
     take the final state from Optuna."""
     from harma.tune.searcher import open_optuna_study, search_trial_id
 
     states = {search_trial_id(t.number): t.state.name for t in open_optuna_study(study).get_trials(deepcopy=False)}
     trials = store.read_trials(study.name)
-    mapping = {"COMPLETE": "COMPLETE", "PRUNED": "PRUNED", "FAIL": FAILED}
-    for _, row in trials[trials["status"] == RUNNING].iterrows() if len(trials) else []:
-        state = mapping.get(states.get(row["trial_id"], ""))
+    running = trials[trials["status"] == RUNNING] if len(trials) else trials
+    for row in running.to_dict("records"):
+        state = OPTUNA_STATES.get(states.get(row["trial_id"], ""))
         if state:
-            record = {k: _plain(v) for k, v in row.items() if not k.startswith("param.") and not _missing(v)}
-            record["params"] = {k[len("param."):]: _plain(v) for k, v in row.items()
-                                if k.startswith("param.") and not _missing(v)}
-            record["status"] = state
-            store.write_trial(record)
+            store.write_trial({**record_from_row(row), "status": state}, columns)
+
+
+def _report_importances(study: Study, store: ResultsStore, echo: Callable[..., None]) -> None:
+    from harma.tune.importance import record_importances
+
+    result = record_importances(study, store)
+    shown = ", ".join(f"{k} {v:.2f}" for k, v in sorted(result.importances.items(), key=lambda kv: -kv[1])[:5])
+    echo(f"[{study.name}] parameter importances over {result.n_trials} COMPLETE trials: "
+         f"{shown or 'none (' + str(result.reason) + ')'}", flush=True)
 
 
 def _scheduler(study: Study, store: ResultsStore, resume: bool):
@@ -135,11 +124,17 @@ def run_study(study_or_path: Study | str, address: str | None = None, resume: bo
     study = study_or_path if isinstance(study_or_path, Study) else load_study(study_or_path)
     root, checkpoints, ray_storage = _storage_dirs(study)
     store = ResultsStore(root)
+    columns = columns_for(study, store)
+    if resume:
+        rewritten = store.conform(columns)
+        if rewritten:
+            echo(f"[{study.name}] rewrote {len(rewritten)} results file(s) in schema of this study", flush=True)
     recorded = store.read_trials(study.name)
     finished = _finished_ids(recorded)
     if not resume and len(recorded):
         raise StudyError(f"{study.source}: name: study {study.name!r} already has results under {root}; "
                          f"`harma study resume {study.name}` continues it, or give the study a new name")
+    warm = plan_warm_start(study, store) if study.kind == "search" and not resume else []
     started_ray = connect(study, address)
     try:
         shape = cluster_shape()
@@ -148,8 +143,12 @@ def run_study(study_or_path: Study | str, address: str | None = None, resume: bo
         searcher, param_space, num_samples = None, {}, 1
         if study.kind == "search":
             if resume:
-                _reconcile_with_optuna(study, store)
+                _reconcile_with_optuna(study, store, columns)
             searcher = OptunaAskTellSearcher(study, objective_key(study), resume_unfinished=resume)
+            if warm:
+                enqueue(searcher.optuna_study, warm)
+                echo(f"[{study.name}] warm start: the first {len(warm)} trial(s) take the parameters of "
+                     + ", ".join(t.source for t in warm), flush=True)
             num_samples = searcher.total
         else:
             planned = [t for t in _fixed_trials(study, store) if t["trial_id"] not in finished]
@@ -163,7 +162,7 @@ def run_study(study_or_path: Study | str, address: str | None = None, resume: bo
         trainable = tune.with_resources(
             tune.with_parameters(run_trial, study=study, checkpoint_root=checkpoints, train_storage=ray_storage),
             _trial_resources(study))
-        callback = ParquetResults(study, store, provenance(), total, objective_key(study), echo=echo)
+        callback = ParquetResults(study, store, columns, provenance(), checkpoints, total, echo=echo)
         tuner = tune.Tuner(
             trainable, param_space=param_space,
             tune_config=tune.TuneConfig(search_alg=searcher, scheduler=_scheduler(study, store, resume),
@@ -172,6 +171,8 @@ def run_study(study_or_path: Study | str, address: str | None = None, resume: bo
                                       storage_path=ray_storage, callbacks=[callback], verbose=0,
                                       failure_config=tune.FailureConfig(max_failures=0)))
         tuner.fit()
+        if study.kind == "search":
+            _report_importances(study, store, echo)
         return {"started": total, "finished_before": sorted(finished), "results": root,
                 "best": callback.best}
     finally:

@@ -3,17 +3,23 @@
 Ray's own OptunaSearch tells Optuna every finished trial as COMPLETE with its last (truncated) score; then
 TPE learns from low-fidelity results as if they were final.  Here each Tune result is reported to the Optuna
 trial as an intermediate value at its epoch, and at the end the trial is told COMPLETE (reached its planned
-epochs), PRUNED (stopped early: Optuna keeps its last reported epoch) or FAIL.  On resume, Optuna trials that
-were RUNNING when the driver died are handed out again first, with the same number and parameters.
+epochs) with the value Parquet stores for it (the objective at the trial's best epoch, `best_<objective>`,
+not the last epoch's), PRUNED (stopped early: Optuna keeps its last reported epoch) or FAIL.  The Optuna
+study names its objective (`set_metric_names`), and each Optuna trial carries the user attributes
+`harma_trial_id`, `arm` and `seed` that link it to its Parquet row.  On resume, Optuna trials that were
+RUNNING when the driver died are handed out again first, with the same number and parameters.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import optuna
 from ray.tune.search import Searcher
 
-from harma.tune.records import COMPLETE, FAILED, PRUNED, final_status, is_epoch_result
+from harma.results.trials import COMPLETE, FAILED, PRUNED
+from harma.tune.columns import objective_column
+from harma.tune.records import final_status, is_epoch_result
 from harma.tune.space import make_sampler, study_storage, suggest_overrides
 from harma.tune.study import Study
 
@@ -23,8 +29,22 @@ def search_trial_id(number: int) -> str:
 
 
 def open_optuna_study(study: Study) -> optuna.Study:
-    return optuna.create_study(study_name=study.name, storage=study_storage(study), sampler=make_sampler(study),
-                               direction=study.objective.direction, load_if_exists=True)
+    """The study's Optuna study (created on first use), its objective named after the results column."""
+    opened = optuna.create_study(study_name=study.name, storage=study_storage(study), sampler=make_sampler(study),
+                                 direction=study.objective.direction, load_if_exists=True)
+    with warnings.catch_warnings():  # set_metric_names is marked experimental in Optuna
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        opened.set_metric_names([objective_column(study)])
+    return opened
+
+
+def best_value(result: dict, metric: str) -> float:
+    """The objective at the trial's best epoch, as Parquet records it (`best_<metric>` of the last result)."""
+    key = f"best_{metric}"
+    if key not in result:
+        raise KeyError(f"trial result has no {key!r} (keys: {', '.join(sorted(result))}); "
+                       "harma.tune.records.flatten_epoch reports it with every epoch")
+    return float(result[key])
 
 
 def unfinished_trials(optuna_study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -64,8 +84,11 @@ class OptunaAskTellSearcher(Searcher):
 
     def _trial_config(self, trial: optuna.trial.Trial, overrides: dict[str, Any]) -> dict:
         seed = self.study.seeds[0]
+        for key, value in (("harma_trial_id", search_trial_id(trial.number)), ("arm", None), ("seed", seed)):
+            trial.set_user_attr(key, value)
         return {"trial": {"trial_id": search_trial_id(trial.number), "arm": None, "seed": seed,
-                          "overrides": {**overrides, "train.seed": seed}, "optuna_number": trial.number}}
+                          "overrides": {**overrides, "train.seed": seed}, "optuna_number": trial.number,
+                          "warm_start_from": trial.user_attrs.get("warm_start_from")}}
 
     def suggest(self, trial_id: str) -> dict | None:
         if self.pending:
@@ -101,7 +124,7 @@ class OptunaAskTellSearcher(Searcher):
         if status != FAILED:  # Tune hands the result that made ASHA stop a trial only to on_trial_complete
             self._report(trial, result)
         if status == COMPLETE:
-            self.optuna_study.tell(trial.number, float(result[self.metric]))
+            self.optuna_study.tell(trial.number, best_value(result, self.metric))
         elif status == PRUNED:
             self.optuna_study.tell(trial.number, state=optuna.trial.TrialState.PRUNED)
         elif status == FAILED:

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from harma.results import METRIC_KEYS, ResultsStore
+from harma.results import METRIC_KEYS, ResultsStore, StudyColumns
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2024, 6, 1, tzinfo=UTC)
@@ -32,7 +32,7 @@ def trial_record(study: str, trial_id: str, kind: str, status: str, i: int, val:
            "started_at": T0 + dt.timedelta(minutes=10 * i),
            "finished_at": None if status == "RUNNING" else T0 + dt.timedelta(minutes=10 * i + 55),
            "trainable_params": 5_934_397, "total_params": 157_000_000, "wall_seconds": 3300.0,
-           "gpu_seconds": 3300.0 + 60 * i, "peak_memory_bytes": 9 * 2**30, "git_commit": "deadbeef",
+           "gpu_seconds": 3300.0 + 60 * i, "peak_gpu_bytes": 9 * 2**30, "git_commit": "deadbeef",
            "package_versions": {"torch": "2.4"}, "host": "node", "node_id": "n0"}
     for split, values in (("val", val), ("test", test)):
         for m in METRIC_KEYS:
@@ -55,6 +55,7 @@ def write_ablation(store: ResultsStore, study: str = "abl", kind: str = "ablatio
                    arms: dict[str, float] = ARM_EFFECT, seeds: tuple[int, ...] = (0, 1, 2),
                    extra_trials: bool = True) -> None:
     rng = np.random.default_rng(0)
+    columns = StudyColumns(study, {"adapter.share": "string", "train.seed": "int"})
     i = 0
     for arm, effect in arms.items():
         for seed in seeds:
@@ -62,14 +63,14 @@ def write_ablation(store: ResultsStore, study: str = "abl", kind: str = "ablatio
             tid = f"{kind[:3]}_{i:05d}"
             store.write_trial(trial_record(study, tid, kind, "COMPLETE", i, val, test, arm=arm, seed=seed,
                                            stop_epoch=EPOCHS, best_epoch=EPOCHS - 1,
-                                           params={"adapter.share": arm, "train.seed": seed}))
+                                           params={"adapter.share": arm, "train.seed": seed}), columns)
             write_epochs(store, study, tid, val["r_mean"], EPOCHS)
             i += 1
     if extra_trials:
         store.write_trial(trial_record(study, f"{kind[:3]}_{i:05d}", kind, "FAILED", i, None, None,
-                                       arm="harma", seed=3, error=EVIL_ERROR, params={"train.seed": 3}))
+                                       arm="harma", seed=3, error=EVIL_ERROR, params={"train.seed": 3}), columns)
         store.write_trial(trial_record(study, f"{kind[:3]}_{i + 1:05d}", kind, "RUNNING", i + 1, None, None,
-                                       arm="no_bishare", seed=3, params={"train.seed": 3}))
+                                       arm="no_bishare", seed=3, params={"train.seed": 3}), columns)
         write_epochs(store, study, f"{kind[:3]}_{i + 1:05d}", 30.0, 2)
 
 
@@ -83,6 +84,10 @@ SEARCH_TRIALS = [
 ]
 
 
+SEARCH_PARAMS = {"adapter.bottleneck": "int", "loss.gamma": "float", "optim.lr": "float", "adapter.share": "string",
+                 "data.dataset": "string"}
+
+
 def search_score(bottleneck: int, gamma: float, lr: float, share: str) -> float:
     return 30 + 2 * math.log2(bottleneck / 16) - 2 * (gamma - 1.6) ** 2 - 3 * abs(math.log10(lr / 2e-4)) + (
         2 if share == "bishare" else 0)
@@ -90,6 +95,7 @@ def search_score(bottleneck: int, gamma: float, lr: float, share: str) -> float:
 
 def write_search(store: ResultsStore, study: str = "srch", optuna_db: str | None = None, gpus: float = 1.0) -> None:
     rng = np.random.default_rng(1)
+    columns = StudyColumns(study, SEARCH_PARAMS)
     for i, (b, g, lr, share, status, stop) in enumerate(SEARCH_TRIALS):
         score = search_score(b, g, lr, share)
         val = metrics(score, rng) if status != "FAILED" else None
@@ -102,7 +108,7 @@ def write_search(store: ResultsStore, study: str = "srch", optuna_db: str | None
             trainable_params=int(5_934_397 * b / 128), gpu_seconds=gpus * stop * (300.0 + 3.0 * b),
             error="worker died: <NCCL> timeout" if status == "FAILED" else None,
             params={"adapter.bottleneck": b, "loss.gamma": g, "optim.lr": lr, "adapter.share": share,
-                    "data.dataset": "rsitmd"}))
+                    "data.dataset": "rsitmd"}), columns)
         if val is not None:
             write_epochs(store, study, tid, val["r_mean"], stop)
     if optuna_db is not None:

@@ -22,7 +22,8 @@ def frame(gpu: list[float]) -> pd.DataFrame:
     n = len(gpu)
     return pd.DataFrame({"trial_id": [f"trial-{i:04d}" for i in range(n)], "status": ["COMPLETE"] * n,
                          "gpu_seconds": gpu, "wall_seconds": [1800.0 * (i + 1) for i in range(n)],
-                         "val_r_mean": [10.0, 30.0, 20.0][:n],
+                         "val_r_mean": [10.0, 30.0, 20.0][:n], "objective": ["val_r_mean"] * n,
+                         "objective_mode": ["max"] * n,
                          "finished_at": pd.to_datetime([f"2024-01-0{i + 1}" for i in range(n)], utc=True)})
 
 
@@ -42,6 +43,8 @@ def test_cpu_core_hours_without_gpus_and_wall_hours_without_a_study_file():
     progress = best_so_far_by_cost(with_cost)
     assert progress["cumulative_cost_hours"].tolist() == [2.0, 6.0, 12.0]
     assert progress["best_so_far"].tolist() == [10.0, 30.0, 30.0]
+    minimised = best_so_far_by_cost(with_cost.assign(objective_mode="min"))
+    assert minimised["best_so_far"].tolist() == [10.0, 10.0, 10.0]   # the study's direction
     basis = cost_basis(t, None)
     assert basis.label == "wall-clock hours"
     assert add_cost(t, basis, None)["cost_hours"].tolist() == [0.5, 1.0, 1.5]

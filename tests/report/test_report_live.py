@@ -11,7 +11,9 @@ from fake_studies import curve, trial_record, write_epochs
 
 from harma.report.browser import CHROMIUM, Browser, wait_rendered
 from harma.report.live import LiveReport, live_report
-from harma.results import ResultsStore
+from harma.results import ResultsStore, StudyColumns
+
+COLUMNS = StudyColumns("live", {"loss.gamma": "float", "train.seed": "int"})
 
 VAL = {m: 30.0 for m in ("r_mean", "txt_r1", "txt_r5", "txt_r10", "img_r1", "img_r5", "img_r10", "r_mean_tie_gap")}
 
@@ -20,7 +22,7 @@ def start(store: ResultsStore, tid: str, i: int, status: str = "RUNNING") -> Non
     done = status != "RUNNING"
     store.write_trial(trial_record("live", tid, "search", status, i, VAL if done else None, VAL if done else None,
                                    seed=0, stop_epoch=3 if done else None, best_epoch=3 if done else None,
-                                   params={"loss.gamma": 1.0 + i, "train.seed": 0}))
+                                   params={"loss.gamma": 1.0 + i, "train.seed": 0}), COLUMNS)
 
 
 def test_rebuilds_only_on_change_and_at_most_every_n_seconds(tmp_path):
@@ -99,6 +101,8 @@ def test_study_run_report_flags_and_the_hook_around_a_run(tmp_path, monkeypatch,
 
     from harma.cli import build_parser
     from harma.report.live import live_report_for
+    from harma.tune.columns import study_columns
+    from harma.tune.study import load_study
 
     repo = Path(__file__).resolve().parents[2]
     (tmp_path / "studies").mkdir()
@@ -116,7 +120,8 @@ def test_study_run_report_flags_and_the_hook_around_a_run(tmp_path, monkeypatch,
     with live_report_for("studies/smoke.yaml", "", 0.0):  # what `harma study run --report` does
         store = ResultsStore(tmp_path / "results")
         store.write_trial(trial_record("smoke", "trial-0000", "search", "COMPLETE", 0, VAL, VAL, seed=3407,
-                                       stop_epoch=4, best_epoch=4, params={"optim.lr": 0.001, "train.seed": 3407}))
+                                       stop_epoch=4, best_epoch=4, params={"optim.lr": 0.001, "train.seed": 3407}),
+                          study_columns(load_study("studies/smoke.yaml")))
     html = (tmp_path / "reports" / "smoke" / "index.html").read_text()
     assert "harma train --config synthetic-tiny --set optim.lr=0.001 train.epochs=4 train.seed=3407" in html
     assert "Live report: built at" in html and "when this run of the study ended" in html

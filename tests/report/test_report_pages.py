@@ -13,7 +13,7 @@ from scipy import stats as sps
 
 from harma.report import add_report_commands, build_study_report
 from harma.report.html import fmt_p
-from harma.results import ResultsStore
+from harma.results import ResultsStore, StudyColumns
 
 FIGURE_IDS = {
     "abl": ["ablation-arms", "ablation-paired", "ablation-curves"],
@@ -82,8 +82,7 @@ def test_shared_asset_written_once_and_atomically(fake_root, tmp_path):
 def test_building_twice_gives_identical_files(fake_root, built_pages, tmp_path):
     store, storage = fake_root
     for name in ("abl", "srch", "rep"):
-        again = build_study_report(store, name, tmp_path / name, optuna_storage_url=storage,
-                                   min_importance_trials=5)
+        again = build_study_report(store, name, tmp_path / name, min_importance_trials=5)
         first = built_pages[name].parent
         assert sorted(p.name for p in first.iterdir()) == sorted(p.name for p in again.parent.iterdir())
         for f in first.iterdir():
@@ -121,19 +120,25 @@ def test_search_page_top_k_and_importances(built_pages):
 
 def test_importances_hidden_below_the_minimum_of_finished_trials(fake_root, tmp_path):
     store, storage = fake_root
-    html = build_study_report(store, "srch", tmp_path / "s", optuna_storage_url=storage).read_text()
+    html = build_study_report(store, "srch", tmp_path / "s").read_text()
     assert "search-importances" not in figure_ids(html)
     assert "hidden, since only n = 6 trials are COMPLETE" in html and "fewer than 10 finished" in html
     assert "Epochs at which ASHA pruned trials: 2, 4." in html
 
 
-def test_search_page_without_optuna_storage_says_unavailable(fake_root, tmp_path):
-    store, _ = fake_root
-    html = build_study_report(store, "srch", tmp_path / "s", min_importance_trials=5).read_text()
-    assert "importances are unavailable" in html and "search-importances" not in figure_ids(html)
-    html = build_study_report(store, "srch", tmp_path / "t", optuna_storage_url="sqlite:////no/such.db",
-                              min_importance_trials=5).read_text()
-    assert "does not exist" in html
+def test_search_page_without_importances_says_why(tmp_path):
+    from fake_studies import write_search
+
+    from harma.results.schema import Importances
+
+    store = ResultsStore(tmp_path / "r")
+    write_search(store)
+    html = build_study_report(store, "srch", tmp_path / "s", min_importance_trials=1).read_text()
+    assert "none were computed for &#x27;srch&#x27; yet" in html and "search-importances" not in figure_ids(html)
+    store.write_importances(Importances("srch", {}, "PedAnovaImportanceEvaluator", 1,
+                                        reason="needs at least 2 COMPLETE trials, has 1"))
+    html = build_study_report(store, "srch", tmp_path / "t", min_importance_trials=1).read_text()
+    assert "importances are unavailable: needs at least 2 COMPLETE trials, has 1" in html
 
 
 def test_single_seed_ablation_says_no_test_possible(tmp_path):
@@ -167,7 +172,7 @@ def test_missing_reference_arm_and_running_only_study(tmp_path):
     html = build_study_report(store, "noref", tmp_path / "ref-a", reference="a").read_text()
     assert "paired differences to &#x27;a&#x27;" in html
     store.write_trial({"study": "live", "trial_id": "t0", "kind": "search", "status": "RUNNING",
-                       "params": {"loss.gamma": 1.0}})
+                       "params": {"loss.gamma": 1.0}}, StudyColumns("live", {"loss.gamma": "float"}))
     store.write_epoch("live", "t0", 1, {"val": {"r_mean": 10.0}}, 5.0)
     html = build_study_report(store, "live", tmp_path / "live").read_text()
     assert "Still running" in html and "No COMPLETE trial yet." in html
@@ -219,7 +224,7 @@ def test_long_errors_show_their_last_lines(tmp_path):
     store = ResultsStore(tmp_path / "r")
     trace = "Traceback (most recent call last):\n" + "  frame\n" * 400 + "RuntimeError: <boom> at the end"
     store.write_trial({"study": "f", "trial_id": "t0", "kind": "ablation", "arm": "harma", "seed": 0,
-                       "status": "FAILED", "error": trace})
+                       "status": "FAILED", "error": trace}, StudyColumns("f"))
     html = build_study_report(store, "f", tmp_path / "f").read_text()
     assert "RuntimeError: &lt;boom&gt; at the end" in html and "Traceback (most recent" not in html
 

@@ -18,9 +18,15 @@ from harma.report import add_report_commands, build_study_report
 from harma.report.arm_defs import arm_definitions
 from harma.report.spec import SpecError, find_spec, load_spec, train_command
 from harma.results import ResultsStore
+from harma.tune.columns import study_columns
 from harma.tune.study import load_study
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def columns(name: str):
+    """The trials columns the study driver fixes for a shipped study."""
+    return study_columns(load_study(REPO / "studies" / f"{name}.yaml"))
 SMOKE_TRIALS = [  # searched values as Optuna would give them, including awkward floats
     {"adapter.bottleneck": 16, "adapter.gate_init": -0.123456789012345, "adapter.block_gate_init": 1.5,
      "loss.w_contr": 1.0000000000000002, "loss.w_triplet": 0.5, "loss.w_affil": 0.0, "loss.margin": 0.2,
@@ -46,7 +52,7 @@ def _write_search(store: ResultsStore) -> None:
                                      "r_mean_tie_gap")}
         store.write_trial(trial_record("smoke", f"trial-{i:04d}", "search", "COMPLETE", i, val, val,
                                        seed=3407, stop_epoch=4, best_epoch=4,
-                                       params={**params, "train.seed": 3407}))
+                                       params={**params, "train.seed": 3407}), columns("smoke"))
 
 
 def test_reproduce_lines_rebuild_each_trials_exact_run_config(studies_dir, tmp_path):
@@ -83,7 +89,7 @@ def _write_ablation(store: ResultsStore, spec) -> None:
                                          "r_mean_tie_gap")}
             store.write_trial(trial_record("ablation-smoke", f"{arm}-s{seed}", "ablation", "COMPLETE", i, val, val,
                                            arm=arm, seed=seed, stop_epoch=3, best_epoch=3,
-                                           params={**overrides, "train.seed": seed}))
+                                           params={**overrides, "train.seed": seed}), columns("ablation-smoke"))
             i += 1
 
 

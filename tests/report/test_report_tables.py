@@ -12,7 +12,7 @@ from scipy import stats as sps
 from harma.config import parse_override
 from harma.report import arms, search
 from harma.report.frames import arm_order, complete_per_seed, exclusion_text, prepare, status_counts
-from harma.report.importance import default_storage, param_importances
+from harma.report.importance import param_importances
 from harma.report.overrides import format_value, set_command
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
@@ -21,7 +21,8 @@ T0 = pd.Timestamp("2024-01-01", tz="UTC")
 def trials_frame(rows: list[dict]) -> pd.DataFrame:
     base = {"study": "s", "kind": "ablation", "arm": None, "seed": None, "status": "COMPLETE",
             "stop_epoch": None, "best_epoch": None, "gpu_seconds": 3600.0, "trainable_params": 100,
-            "started_at": pd.NaT, "finished_at": pd.NaT, "val_r_mean": np.nan, "test_r_mean": np.nan}
+            "started_at": pd.NaT, "finished_at": pd.NaT, "val_r_mean": np.nan, "test_r_mean": np.nan,
+            "objective": "val_r_mean", "objective_mode": "max"}
     frame = pd.DataFrame([{**base, **r} for r in rows])
     for col in ("seed", "stop_epoch", "best_epoch", "trainable_params"):
         frame[col] = frame[col].astype("Int64")
@@ -160,10 +161,16 @@ def test_best_so_far_by_trial_counts_complete_only():
     assert t["best_so_far"].tolist() == [30.0, 30.0, 35.0, 35.0, 35.0, 35.0, 35.0]  # PRUNED 33 not counted
 
 
-def test_best_so_far_by_gpu_in_finish_order():
-    t = search.best_so_far_by_gpu(search_frame())
+def test_best_so_far_by_gpu_hours_in_finish_order():
+    from harma.report.cost import add_cost, best_so_far_by_cost, cost_basis
+
+    frame = search_frame()
+    frame["wall_seconds"] = frame["gpu_seconds"]    # one GPU per trial
+    basis = cost_basis(frame, None)
+    assert basis.label == "GPU-hours"
+    t = best_so_far_by_cost(add_cost(frame, basis, None))
     assert t["trial_id"].tolist() == ["t6", "t4", "t3", "t2", "t1", "t0"]  # finished last-started first
-    assert t["cumulative_gpu_hours"].tolist() == pytest.approx([1.0, 4.0, 4.25, 5.25, 5.75, 7.75])
+    assert t["cumulative_cost_hours"].tolist() == pytest.approx([1.0, 4.0, 4.25, 5.25, 5.75, 7.75])
     assert t["best_so_far"].tolist()[0] != t["best_so_far"].tolist()[0]  # NaN before the first COMPLETE
     assert t["best_so_far"].tolist()[1:] == [34.0, 34.0, 35.0, 35.0, 35.0]
 
@@ -203,44 +210,14 @@ def test_set_command_quotes_for_the_shell():
     assert set_command({}) == ""
 
 
-def test_importances_unavailable_without_storage(tmp_path):
-    frame, why = param_importances(None, "s")
-    assert frame is None and "unavailable" in why
-    missing = tmp_path / "nope.db"
-    frame, why = param_importances(f"sqlite:///{missing}", "s")
-    assert frame is None and "does not exist" in why and not missing.exists()
-
-
-def test_importances_from_optuna_storage(fake_root):
-    _, storage = fake_root
-    frame, why = param_importances(storage, "srch")
-    assert frame is not None and "get_param_importances" in why
+def test_importances_are_read_from_parquet_only(fake_root, tmp_path):
+    store, _ = fake_root
+    frame, why = param_importances(store.root, "srch")
+    assert frame is not None and "PedAnovaImportanceEvaluator" in why and "over the 6 COMPLETE trials" in why
     assert set(frame["param"]) <= {"adapter.bottleneck", "loss.gamma", "optim.lr", "adapter.share"}
     assert frame["importance"].sum() == pytest.approx(1.0)
-    frame, why = param_importances(storage, "no-such-study")
+    assert frame["importance"].is_monotonic_decreasing
+    frame, why = param_importances(store.root, "abl")
+    assert frame is None and "none were computed" in why
+    frame, why = param_importances(None, "srch")
     assert frame is None and "unavailable" in why
-
-
-def test_default_storage_is_tunes_sqlite_file(tmp_path):
-    from fake_studies import write_optuna
-
-    assert default_storage(str(tmp_path), "srch") is None
-    assert default_storage("s3://bucket/x", "srch") is None
-    (tmp_path / "optuna").mkdir()
-    write_optuna("srch", f"sqlite:///{tmp_path / 'optuna' / 'srch.db'}")
-    url = default_storage(str(tmp_path), "srch")
-    assert url == f"sqlite:///{tmp_path / 'optuna' / 'srch.db'}"
-    assert param_importances(url, "srch")[0] is not None
-
-
-def test_importances_from_journal_storage(tmp_path):
-    from fake_studies import write_optuna
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    path = tmp_path / "journal.log"
-    frame, why = param_importances(f"journal:{path}", "srch")
-    assert frame is None and "does not exist" in why and not path.exists()
-    write_optuna("srch", JournalStorage(JournalFileBackend(str(path))))
-    frame, _ = param_importances(f"journal:{path}", "srch")
-    assert frame is not None and len(frame) >= 2

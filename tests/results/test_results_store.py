@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from harma.results import RecordError, ResultsStore, SchemaVersionError
+from harma.results import RecordError, ResultsStore, SchemaVersionError, StudyColumns
 from harma.results.schema import METRIC_KEYS, trial_table
 
 UTC = dt.timezone.utc
@@ -24,7 +24,9 @@ def full_record(trial_id: str = "t001", study: str = "abl", **over) -> dict:
         **{f"val_{m}": 10.0 + i for i, m in enumerate(METRIC_KEYS)},
         **{f"test_{m}": 20.5 + i for i, m in enumerate(METRIC_KEYS)},
         "trainable_params": 5_934_397, "total_params": 157_000_000, "wall_seconds": 3600.5,
-        "gpu_seconds": 7201.0, "peak_memory_bytes": 12 * 2**30, "error": None, "git_commit": "abc123",
+        "gpu_seconds": 7201.0, "peak_rss_bytes": 3 * 2**30, "peak_gpu_bytes": 12 * 2**30, "error": None,
+        "resolved_config": "model:\n  arch: tiny\n", "git_commit": "abc123", "git_dirty": False,
+        "gpu_name": "NVIDIA H100 80GB HBM3", "gpu_count": 2, "cuda_version": "12.4",
         "package_versions": {"torch": "2.4.0", "open_clip_torch": "2.26.1"}, "host": "node-a",
         "node_id": "n1", "started_at": dt.datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC),
         "finished_at": dt.datetime(2024, 5, 1, 13, 0, 0, tzinfo=UTC),
@@ -35,10 +37,21 @@ def full_record(trial_id: str = "t001", study: str = "abl", **over) -> dict:
     return rec
 
 
+PARAMS = {"adapter.bottleneck": "int", "loss.gamma": "float", "adapter.share": "string", "adapter.enabled": "bool"}
+
+
+def columns(study: str = "abl", **extra: str) -> StudyColumns:
+    return StudyColumns(study, {**PARAMS, **extra})
+
+
+def write(store: ResultsStore, rec: dict, **extra: str) -> str:
+    return store.write_trial(rec, columns(rec["study"], **extra))
+
+
 def test_trial_round_trip_values_and_dtypes(tmp_path):
     store = ResultsStore(tmp_path)
     rec = full_record()
-    store.write_trial(rec)
+    write(store, rec)
     df = store.read_trials()
     assert len(df) == 1
     row = df.iloc[0]
@@ -65,7 +78,7 @@ def test_trial_round_trip_values_and_dtypes(tmp_path):
 
 def test_dtypes_stable_when_values_missing(tmp_path):
     store = ResultsStore(tmp_path)
-    store.write_trial({"study": "s", "trial_id": "r1", "kind": "search", "status": "RUNNING"})
+    store.write_trial({"study": "s", "trial_id": "r1", "kind": "search", "status": "RUNNING"}, columns("s"))
     df = store.read_trials("s")
     assert str(df["seed"].dtype) == "Int64" and df["seed"].isna().all()
     assert str(df["finished_at"].dtype) == "datetime64[us, UTC]"
@@ -75,27 +88,44 @@ def test_dtypes_stable_when_values_missing(tmp_path):
 
 def test_param_columns_are_typed_in_the_file(tmp_path):
     store = ResultsStore(tmp_path)
-    path = store.write_trial(full_record())
+    path = write(store, full_record())
     schema = pq.read_schema(path)
     assert schema.field("param.adapter.bottleneck").type == pa.int64()
     assert schema.field("param.loss.gamma").type == pa.float64()
     assert schema.field("param.adapter.share").type == pa.string()
     assert schema.field("param.adapter.enabled").type == pa.bool_()
     assert schema.field("started_at").type == pa.timestamp("us", tz="UTC")
-    assert schema.metadata[b"harma.schema_version"] == b"1.0"
+    assert schema.metadata[b"harma.schema_version"] == b"2.0"
+    assert schema.field("schema_version").type == schema.field("objective").type == pa.string()
+    assert schema.field("git_dirty").type == pa.bool_() and schema.field("gpu_count").type == pa.int64()
 
 
-def test_param_types_merge_across_trials(tmp_path):
+def test_every_file_of_a_study_has_every_parameter_column(tmp_path):
     store = ResultsStore(tmp_path)
-    store.write_trial(full_record("a", params={"loss.gamma": 2, "x.only_a": "q"}))
-    store.write_trial(full_record("b", params={"loss.gamma": 1.5, "x.only_b": None}))
+    extra = {"x.only_a": "string", "x.only_b": "string"}
+    a = write(store, full_record("a", params={"loss.gamma": 2, "x.only_a": "q"}), **extra)
+    b = write(store, full_record("b", params={"loss.gamma": 1.5, "x.only_b": None}), **extra)
+    assert pq.read_schema(a).remove_metadata() == pq.read_schema(b).remove_metadata()
+    assert pq.read_schema(a).field("param.loss.gamma").type == pa.float64()
     df = store.read_trials("abl")
     assert df["param.loss.gamma"].tolist() == [2.0, 1.5]
     assert df["param.x.only_a"].iloc[0] == "q" and pd.isna(df["param.x.only_a"].iloc[1])
+    assert df["param.adapter.bottleneck"].isna().all() and df["schema_version"].tolist() == ["2.0", "2.0"]
+    assert df["objective"].tolist() == ["val_r_mean"] * 2 and df["objective_mode"].tolist() == ["max"] * 2
+
+
+def test_a_parameter_outside_the_study_or_of_another_type_is_named(tmp_path):
+    store = ResultsStore(tmp_path)
+    with pytest.raises(RecordError, match="'x.new' is not a parameter of study abl"):
+        write(store, full_record(params={"x.new": 1}))
+    with pytest.raises(RecordError, match="adapter.bottleneck: 'big' is a string.*holds int"):
+        write(store, full_record(params={"adapter.bottleneck": "big"}))
+    with pytest.raises(RecordError, match="objective"):
+        StudyColumns("abl", PARAMS, objective="val_loss")
 
 
 def _write_with_version(path, version: str) -> None:
-    table = trial_table(full_record())
+    table = trial_table(full_record(), columns())
     meta = dict(table.schema.metadata)
     meta[b"harma.schema_version"] = version.encode()
     pq.write_table(table.replace_schema_metadata(meta), path)
@@ -105,25 +135,25 @@ def test_other_major_version_is_a_clear_error(tmp_path):
     store = ResultsStore(tmp_path)
     path = store.trial_path("abl", "old")
     os.makedirs(os.path.dirname(path))
-    _write_with_version(path, "2.3")
+    _write_with_version(path, "3.1")
     with pytest.raises(SchemaVersionError) as err:
         store.read_trials()
     msg = str(err.value)
-    assert "old.parquet" in msg and "2.3" in msg and "1.0" in msg
+    assert "old.parquet" in msg and "3.1" in msg and "2.0" in msg
 
 
 def test_same_major_other_minor_reads(tmp_path):
     store = ResultsStore(tmp_path)
     path = store.trial_path("abl", "newer")
     os.makedirs(os.path.dirname(path))
-    _write_with_version(path, "1.7")
+    _write_with_version(path, "2.7")
     assert len(store.read_trials()) == 1
 
 
 def test_writes_leave_no_temporary_files(tmp_path):
     store = ResultsStore(tmp_path)
     for e in range(3):
-        store.write_trial(full_record(status="RUNNING", stop_epoch=e))
+        write(store, full_record(status="RUNNING", stop_epoch=e))
         store.write_epoch("abl", "t001", e, {"val": {"r_mean": 1.0 * e}}, seconds=2.0)
     names = [n for _, _, files in os.walk(tmp_path) for n in files]
     assert sorted(names) == ["t001-e0000.parquet", "t001-e0001.parquet", "t001-e0002.parquet", "t001.parquet"]
@@ -131,14 +161,14 @@ def test_writes_leave_no_temporary_files(tmp_path):
 
 def test_failed_write_keeps_old_file_and_no_temp(tmp_path, monkeypatch):
     store = ResultsStore(tmp_path)
-    store.write_trial(full_record(status="RUNNING"))
+    write(store, full_record(status="RUNNING"))
 
     def crash(src, dst):
         raise OSError("disk gone")
 
     monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(OSError):
-        store.write_trial(full_record(status="COMPLETE"))
+        write(store, full_record(status="COMPLETE"))
     monkeypatch.undo()
     assert store.read_trials()["status"].tolist() == ["RUNNING"]
     assert [n for _, _, f in os.walk(tmp_path) for n in f if n.startswith(".")] == []
@@ -148,7 +178,7 @@ def test_plain_pandas_reads_hive_partitions(tmp_path):
     store = ResultsStore(tmp_path)
     for study in ("abl", "srch"):
         for t in ("t1", "t2"):
-            store.write_trial(full_record(t, study=study))
+            write(store, full_record(t, study=study))
             store.write_epoch(study, t, 1, {"val": {"r_mean": 5.0}, "train": {"loss": 0.1}}, 9.0)
     trials = pd.read_parquet(tmp_path / "trials")
     assert len(trials) == 4
@@ -160,8 +190,8 @@ def test_plain_pandas_reads_hive_partitions(tmp_path):
 
 def test_rewriting_a_trial_replaces_it(tmp_path):
     store = ResultsStore(tmp_path)
-    store.write_trial(full_record(status="RUNNING", val_r_mean=None))
-    store.write_trial(full_record(status="COMPLETE", val_r_mean=33.0))
+    write(store, full_record(status="RUNNING", val_r_mean=None))
+    write(store, full_record(status="COMPLETE", val_r_mean=33.0))
     store.write_epoch("abl", "t001", 1, {"val": {"r_mean": 1.0}}, 1.0)
     store.write_epoch("abl", "t001", 1, {"val": {"r_mean": 2.0}}, 1.0)
     df = store.read_trials()
@@ -184,7 +214,7 @@ def test_epochs_long_format(tmp_path):
 def test_delete_trial_removes_its_files_only(tmp_path):
     store = ResultsStore(tmp_path)
     for t in ("t1", "t10"):
-        store.write_trial(full_record(t))
+        write(store, full_record(t))
         for e in (1, 2):
             store.write_epoch("abl", t, e, {"val": {"r_mean": 1.0}}, 1.0)
     assert store.delete_trial("abl", "t1") == 3
@@ -194,8 +224,8 @@ def test_delete_trial_removes_its_files_only(tmp_path):
 
 def test_studies_and_filters(tmp_path):
     store = ResultsStore(tmp_path)
-    store.write_trial(full_record("a", study="s2"))
-    store.write_trial(full_record("b", study="s1"))
+    write(store, full_record("a", study="s2"))
+    write(store, full_record("b", study="s1"))
     store.write_epoch("s3", "c", 0, {"val": {"r_mean": 1.0}}, 1.0)
     assert store.studies() == ["s1", "s2", "s3"]
     assert store.read_trials("s2")["trial_id"].tolist() == ["a"]
@@ -204,16 +234,16 @@ def test_studies_and_filters(tmp_path):
 
 @pytest.mark.parametrize("bad, match", [
     ({"status": "DONE"}, "status"), ({"kind": "grid"}, "kind"), ({"colour": 1}, "unknown keys"),
-    ({"trial_id": "../x"}, "trial_id"), ({"params": {"a.b": [1, 2]}}, "list"),
+    ({"trial_id": "../x"}, "trial_id"), ({"params": {"loss.gamma": [1, 2]}}, "list"),
 ])
 def test_bad_records_are_named(tmp_path, bad, match):
     with pytest.raises(RecordError, match=match):
-        ResultsStore(tmp_path).write_trial(full_record(**bad))
+        write(ResultsStore(tmp_path), full_record(**bad))
 
 
 def test_object_store_uri_round_trip():
     store = ResultsStore("mock:///bucket/results")
-    store.write_trial(full_record())
+    write(store, full_record())
     store.write_epoch("abl", "t001", 1, {"val": {"r_mean": 2.0}}, 3.0)
     assert store.studies() == ["abl"]
     assert store.read_trials()["trial_id"].tolist() == ["t001"]

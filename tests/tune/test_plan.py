@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from harma.results.store import ResultsStore
+from harma.results import ResultsStore, StudyColumns
 from harma.tune.runner import _fixed_trials
 from harma.tune.study import load_study
 
@@ -23,7 +23,8 @@ def test_replicate_takes_the_best_complete_trials_with_their_parameters(tmp_path
             ("trial-0004", "FAILED", None, 16)]
     for tid, status, value, bottleneck in rows:
         store.write_trial({"study": "smoke", "trial_id": tid, "kind": "search", "status": status,
-                           "val_r_mean": value, "params": {"adapter.bottleneck": bottleneck, "train.seed": 3407}})
+                           "val_r_mean": value, "params": {"adapter.bottleneck": bottleneck, "train.seed": 3407}},
+                          StudyColumns("smoke", {"adapter.bottleneck": "int", "train.seed": "int"}))
     study = load_study("studies/replicate-smoke.yaml")
     study = dataclasses.replace(study, storage=str(tmp_path))
     planned = _fixed_trials(study, store)

@@ -1,8 +1,11 @@
 """final_status: one rule for Parquet and Optuna; the tie gap travels from the trainer's record to Parquet."""
 from types import SimpleNamespace
 
+import pandas as pd
+
 from harma.metrics import METRIC_KEYS, REPORTED_KEYS, TIE_GAP_KEY
-from harma.tune.records import COMPLETE, FAILED, PRUNED, final_status, flatten_epoch
+from harma.results.trials import COMPLETE, FAILED, PRUNED
+from harma.tune.records import final_status, flatten_epoch
 
 
 def test_final_status():
@@ -18,7 +21,7 @@ def epoch_record(epoch: int) -> dict:
     test = {k: 20.0 + i for i, k in enumerate(REPORTED_KEYS)}
     return {"epoch": epoch, "val": val, "test": test, "train": {"loss": 0.5}, "lr": 1e-4, "epoch_seconds": 3.0,
             "images_per_s": 9.0, "best_epoch": epoch, "best_val": val, "best_test": test,
-            "trainable_params": 5, "total_params": 50, "peak_memory_bytes": 0}
+            "trainable_params": 5, "total_params": 50, "peak_rss_bytes": 0}
 
 
 def test_flatten_epoch_reports_the_tie_gap_of_this_epoch_only():
@@ -29,18 +32,31 @@ def test_flatten_epoch_reports_the_tie_gap_of_this_epoch_only():
 
 
 def test_parquet_callback_writes_the_tie_gap_as_an_epoch_row(tmp_path):
+    import yaml
+
     from harma.results import ResultsStore
     from harma.tune.callbacks import ParquetResults
+    from harma.tune.columns import study_columns
+    from harma.tune.records import Provenance
+    from harma.tune.study import load_study
 
-    study = SimpleNamespace(name="s", kind="ablation", resources=SimpleNamespace(gpus_per_trial=0.0),
-                            objective=SimpleNamespace(mode="max"))
+    study = load_study("studies/ablation-smoke.yaml")
     store = ResultsStore(tmp_path)
-    callback = ParquetResults(study, store, {"git_commit": None, "package_versions": "{}"}, total=1,
-                              objective_key="val_r_mean", echo=lambda *a, **k: None)
-    trial = SimpleNamespace(config={"trial": {"trial_id": "t1", "arm": "a", "seed": 0, "overrides": {}}})
+    callback = ParquetResults(study, store, study_columns(study), Provenance("abc", True, "{}"),
+                              str(tmp_path / "runs"), total=1, echo=lambda *a, **k: None)
+    arm, overrides = next(iter(study.arms.items()))
+    trial = SimpleNamespace(config={"trial": {"trial_id": "t1", "arm": arm, "seed": 0,
+                                              "overrides": {**overrides, "train.seed": 0}}})
     callback.on_trial_result(0, [], trial, flatten_epoch(epoch_record(1), 1, {"host": "h"}))
-    epochs = store.read_epochs("s")
+    epochs = store.read_epochs(study.name)
     gap = epochs[epochs["metric"] == TIE_GAP_KEY].set_index("split")["value"]
     assert gap.to_dict() == {"test": 27.0, "val": 17.0}
     assert set(epochs[epochs["split"] == "val"]["metric"]) == set(REPORTED_KEYS)
-    assert store.read_trials("s")["val_r_mean"].tolist() == [16.0]
+    row = store.read_trials(study.name).iloc[0]
+    assert row["val_r_mean"] == 16.0 and row["git_dirty"] and row["git_commit"] == "abc"
+    assert row["peak_rss_bytes"] == 0 and pd.isna(row["peak_gpu_bytes"])
+    config = yaml.safe_load(row["resolved_config"])
+    assert config["train"]["seed"] == 0 and config["train"]["out_dir"] == str(tmp_path / "runs" / study.name / "t1")
+    for key, value in {**study.base_set, **overrides}.items():
+        section, name = key.split(".", 1)
+        assert config[section][name] == value and row[f"param.{key}"] == value

@@ -19,8 +19,10 @@ def smoke(tmp_path):
     return dataclasses.replace(study, storage=str(tmp_path / "results"), num_samples=4)
 
 
-def result(epoch, value, planned=4):
-    return {"epoch": epoch, "planned_epochs": planned, "val_r_mean": value}
+def result(epoch, value, planned=4, best=None):
+    """A flattened epoch result: this epoch's value and the value at the best epoch so far."""
+    return {"epoch": epoch, "planned_epochs": planned, "val_r_mean": value,
+            "best_val_r_mean": value if best is None else best}
 
 
 def test_states_reach_optuna(smoke):
@@ -31,16 +33,19 @@ def test_states_reach_optuna(smoke):
         smoke.run_config(cfg["trial"]["overrides"])          # every suggestion is a valid run config
     searcher.on_trial_result("t1", result(1, 10.0))
     searcher.on_trial_complete("t1", result(2, 12.0))        # ASHA stopped it on its epoch-2 result
-    for e in range(1, 5):
-        searcher.on_trial_result("t2", result(e, 20.0 + e))
-    searcher.on_trial_complete("t2", result(4, 24.0))
+    values = [21.0, 26.5, 23.0, 24.0]                         # its best epoch (2) beats its last (4)
+    for e, v in enumerate(values, start=1):
+        searcher.on_trial_result("t2", result(e, v, best=max(values[:e])))
+    searcher.on_trial_complete("t2", result(4, 24.0, best=26.5))
     searcher.on_trial_complete("t3", result(1, 5.0), error=True)
     trials = optuna.load_study(study_name="smoke", storage=smoke.optuna_storage_url()).get_trials()
     by_number = {t.number: t for t in trials}
     assert by_number[0].state == optuna.trial.TrialState.PRUNED
     assert by_number[0].last_step == 2 and by_number[0].intermediate_values == {1: 10.0, 2: 12.0}
-    assert by_number[1].state == optuna.trial.TrialState.COMPLETE and by_number[1].value == 24.0
+    assert by_number[1].state == optuna.trial.TrialState.COMPLETE and by_number[1].value == 26.5  # = Parquet
     assert by_number[2].state == optuna.trial.TrialState.FAIL
+    assert by_number[1].user_attrs == {"harma_trial_id": "trial-0001", "arm": None, "seed": smoke.seeds[0]}
+    assert optuna.load_study(study_name="smoke", storage=smoke.optuna_storage_url()).metric_names == ["val_r_mean"]
     assert searcher.suggest("t4")["trial"]["trial_id"] == "trial-0003"
     assert searcher.suggest("t5") == "FINISHED"
 

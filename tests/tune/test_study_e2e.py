@@ -11,7 +11,9 @@ import time
 
 import optuna
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from harma_subprocess import REPO, harma_env, run_harma
 
@@ -36,6 +38,16 @@ def test_smoke_study_end_to_end_and_its_report(scratch):
         if t.state == optuna.trial.TrialState.PRUNED:
             row = trials[trials["trial_id"] == f"trial-{t.number:04d}"].iloc[0]
             assert t.last_step == row["stop_epoch"]
+    by_id = trials.set_index("trial_id")
+    for t in optuna_trials:  # Optuna holds what Parquet holds, and names the harma trial
+        assert t.user_attrs["harma_trial_id"] == f"trial-{t.number:04d}" and t.user_attrs["seed"] == 3407
+        if t.state == optuna.trial.TrialState.COMPLETE:
+            assert t.value == by_id.loc[t.user_attrs["harma_trial_id"], "val_r_mean"]
+    schemas = {str(pq.read_schema(p).remove_metadata()) for p in (scratch / "results" / "trials").rglob("*.parquet")}
+    assert len(schemas) == 1  # one schema for the whole study
+    assert {f"param.{k}" for k in yaml.safe_load(open(REPO / "studies" / "smoke.yaml"))["search"]["space"]} <= set(
+        trials.columns)
+    assert len(pd.read_parquet(scratch / "results" / "importances" / "study=smoke")) >= 1
     epochs = pd.read_parquet(scratch / "results" / "epochs")
     val = epochs[(epochs["split"] == "val") & (epochs["metric"] == "r_mean")]
     assert val.groupby("trial_id")["epoch"].max().to_dict() == dict(zip(trials["trial_id"], trials["stop_epoch"]))
