@@ -16,8 +16,8 @@ import pandas as pd
 from harma.report.frames import param_columns
 from harma.report.overrides import format_value
 from harma.report.spec import StudySpec
+from harma.results.trials import SEED_KEY, param_column, param_key
 
-SEED_KEY = "train.seed"
 BASE = "(base)"
 
 
@@ -25,7 +25,7 @@ def arm_overrides(trials: pd.DataFrame, arms: list[str], spec: StudySpec | None 
                   ) -> dict[str, dict[str, Any]]:
     """{arm: {dotted key: value}} without `train.seed`; from the study file where it defines the arm."""
     out = {}
-    cols = [c for c in param_columns(trials) if c != f"param.{SEED_KEY}"]
+    cols = [c for c in param_columns(trials) if c != param_column(SEED_KEY)]
     for arm in arms:
         if spec is not None and arm in spec.arms:
             out[arm] = {k: v for k, v in spec.arms[arm].items() if k != SEED_KEY}
@@ -36,7 +36,7 @@ def arm_overrides(trials: pd.DataFrame, arms: list[str], spec: StudySpec | None 
             seen = rows[c].dropna()
             if len(seen):
                 distinct = seen.astype(str).unique()
-                values[c[len("param."):]] = _plain(seen.iloc[0]) if len(distinct) == 1 else "(varies by trial)"
+                values[param_key(c)] = _plain(seen.iloc[0]) if len(distinct) == 1 else "(varies by trial)"
         out[arm] = values
     return out
 

@@ -19,19 +19,20 @@ from plotly.subplots import make_subplots
 from harma.report.cost import CostBasis
 from harma.report.figures import label, styled
 from harma.report.search import is_log_scale
+from harma.results.trials import COMPLETE, FAILED, OBSERVED, PRUNED, RUNNING, is_param_column, param_key
 
-STATUS_COLORS = {"COMPLETE": "#1f77b4", "PRUNED": "#a0a0a0", "FAILED": "#d62728", "RUNNING": "#ff7f0e"}
+STATUS_COLORS = {COMPLETE: "#1f77b4", PRUNED: "#a0a0a0", FAILED: "#d62728", RUNNING: "#ff7f0e"}
 OBJ = "val mR (%)"
 
 
 def _short(param: str) -> str:
-    return param[len("param."):] if param.startswith("param.") else param
+    return param_key(param) if is_param_column(param) else param
 
 
-def best_by_trial_chart(table: pd.DataFrame) -> go.Figure:
+def best_by_trial_chart(table: pd.DataFrame, objective: str = OBJ) -> go.Figure:
     """Objective of every observed trial (by status) and the best COMPLETE objective so far."""
     fig = go.Figure()
-    for status in ("COMPLETE", "PRUNED"):
+    for status in OBSERVED:
         rows = table[(table["status"] == status) & table["objective"].notna()]
         fig.add_trace(go.Scatter(x=rows["trial_number"].tolist(), y=rows["objective"].tolist(), mode="markers",
                                  name=status.lower(), marker=dict(color=STATUS_COLORS[status], size=8),
@@ -40,22 +41,22 @@ def best_by_trial_chart(table: pd.DataFrame) -> go.Figure:
     fig.add_trace(go.Scatter(x=table["trial_number"].tolist(), y=table["best_so_far"].tolist(), mode="lines",
                              name="best so far", line=dict(shape="hv", color="#2ca02c", width=2)))
     fig.update_xaxes(tickformat="d")
-    return styled(fig, "Best-so-far objective by trial (start order)", "trial number (as in the trial id)", OBJ)
+    return styled(fig, "Best-so-far objective by trial (start order)", "trial number (as in the trial id)", objective)
 
 
-def best_by_cost_chart(table: pd.DataFrame, basis: CostBasis) -> go.Figure:
+def best_by_cost_chart(table: pd.DataFrame, basis: CostBasis, objective: str = OBJ) -> go.Figure:
     """Best COMPLETE objective so far against the cumulative cost (GPU-hours, CPU core-hours or wall hours) of
     all finished trials."""
     fig = go.Figure()
-    done = table[(table["status"] == "COMPLETE") & table["objective"].notna()]
+    done = table[(table["status"] == COMPLETE) & table["objective"].notna()]
     fig.add_trace(go.Scatter(x=done["cumulative_cost_hours"].tolist(), y=done["objective"].tolist(),
                              mode="markers", name="complete trial", text=[label(t) for t in done["trial_id"]],
-                             marker=dict(color=STATUS_COLORS["COMPLETE"], size=8),
+                             marker=dict(color=STATUS_COLORS[COMPLETE], size=8),
                              hovertemplate=f"%{{text}}: %{{y:.2f}} at %{{x:.3g}} {basis.short}<extra></extra>"))
     fig.add_trace(go.Scatter(x=table["cumulative_cost_hours"].tolist(), y=table["best_so_far"].tolist(),
                              mode="lines", name="best so far", line=dict(shape="hv", color="#2ca02c", width=2)))
     fig = styled(fig, f"Best-so-far objective by {basis.label} spent (finish order)", f"cumulative {basis.label}",
-                 OBJ)
+                 objective)
     fig.update_xaxes(rangemode="tozero")
     return fig
 
@@ -114,13 +115,13 @@ def _axis(values: pd.Series, name: str) -> tuple[str, list[float], list[tuple[fl
     return label(name), [pos[x] for x in values.astype(str)], [(pos[c], label(c)) for c in cats]
 
 
-def parallel_chart(table: pd.DataFrame, params: list[str]) -> go.Figure:
+def parallel_chart(table: pd.DataFrame, params: list[str], objective_name: str = "val mR") -> go.Figure:
     """Parallel coordinates drawn as SVG lines (Plotly's parcoords needs WebGL): one vertical axis per searched
     parameter and one for the objective, each scaled to its own range, one line per observed trial coloured
     by its objective (Viridis), with each axis's range or categories written beside it."""
     axes = [_axis(table[p], _short(p)) for p in params]
     objective = table["objective"].astype(float)
-    axes.append(_axis(objective, "val mR"))
+    axes.append(_axis(objective, objective_name))
     lo, hi = float(objective.min()), float(objective.max())
     shade = [0.5 if hi == lo else (v - lo) / (hi - lo) for v in objective]
     colors = sample_colorscale("Viridis", shade)
@@ -131,12 +132,12 @@ def parallel_chart(table: pd.DataFrame, params: list[str]) -> go.Figure:
         fig.add_trace(go.Scatter(
             x=x, y=[a[1][k] for a in axes], mode="lines+markers", showlegend=False,
             line=dict(color=colors[k], width=2), marker=dict(size=5, color=colors[k]),
-            opacity=0.85 if row.status == "COMPLETE" else 0.45,
-            hovertemplate=f"{label(row.trial_id)} ({str(row.status).lower()}): val mR {row.objective:.2f}<br>"
+            opacity=0.85 if row.status == COMPLETE else 0.45,
+            hovertemplate=f"{label(row.trial_id)} ({str(row.status).lower()}): {objective_name} {row.objective:.2f}<br>"
                           + "<br>".join(values) + "<extra></extra>"))
     fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip",
                              marker=dict(colorscale="Viridis", cmin=lo, cmax=hi, color=[lo], showscale=True,
-                                         colorbar=dict(title="val mR"))))
+                                         colorbar=dict(title=objective_name))))
     for i, (_, _, ticks) in enumerate(axes):
         fig.add_shape(type="line", x0=i, x1=i, y0=0, y1=1, line=dict(color="#444", width=1), layer="below")
         for pos, text in ticks:
@@ -146,7 +147,7 @@ def parallel_chart(table: pd.DataFrame, params: list[str]) -> go.Figure:
                      zeroline=False, side="top")
     fig.update_yaxes(range=[-0.05, 1.05], showticklabels=False, showgrid=False, zeroline=False)
     fig = styled(fig, "Searched parameters of observed trials (each axis scaled to its own range), coloured by "
-                 "val mR", "", "", height=460)
+                 f"{objective_name}", "", "", height=460)
     fig.update_layout(margin=dict(l=40, r=60, t=110, b=30))
     return fig
 
@@ -160,7 +161,7 @@ def importance_chart(frame: pd.DataFrame, n: int) -> go.Figure:
                   height=max(260, 60 + 40 * len(frame)))
 
 
-def slices_chart(table: pd.DataFrame, params: list[str]) -> go.Figure:
+def slices_chart(table: pd.DataFrame, params: list[str], objective: str = OBJ) -> go.Figure:
     """One panel per searched parameter: parameter value against objective, by status."""
     ncols = min(3, len(params))
     nrows = math.ceil(len(params) / ncols)
@@ -168,7 +169,7 @@ def slices_chart(table: pd.DataFrame, params: list[str]) -> go.Figure:
                         horizontal_spacing=0.08, vertical_spacing=0.16)
     for i, p in enumerate(params):
         r, c = i // ncols + 1, i % ncols + 1
-        for status in ("COMPLETE", "PRUNED"):
+        for status in OBSERVED:
             rows = table[(table["status"] == status) & table[p].notna()]
             x = rows[p]
             is_cat = not pd.api.types.is_numeric_dtype(x) or pd.api.types.is_bool_dtype(x)
@@ -181,14 +182,15 @@ def slices_chart(table: pd.DataFrame, params: list[str]) -> go.Figure:
         if is_log_scale(table[p]) and pd.api.types.is_numeric_dtype(table[p]):
             fig.update_xaxes(type="log", row=r, col=c)
         if c == 1:
-            fig.update_yaxes(title_text=OBJ, row=r, col=c)
+            fig.update_yaxes(title_text=objective, row=r, col=c)
     fig = styled(fig, "Slice plots: objective against each searched parameter", None, None,
                  height=140 + 300 * nrows)
     fig.update_layout(margin=dict(t=90))
     return fig
 
 
-def pareto_chart(table: pd.DataFrame, cost: str, cost_label: str, log_x: bool = False) -> go.Figure:
+def pareto_chart(table: pd.DataFrame, cost: str, cost_label: str, log_x: bool = False,
+                 objective: str = OBJ) -> go.Figure:
     """All COMPLETE trials as points and the Pareto front (max mR, min cost) as a step line."""
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=table[cost].tolist(), y=table["objective"].tolist(), mode="markers",
@@ -202,4 +204,4 @@ def pareto_chart(table: pd.DataFrame, cost: str, cost_label: str, log_x: bool = 
                              hovertemplate="%{text}: %{y:.2f} at %{x:,.4g}<extra></extra>"))
     if log_x:
         fig.update_xaxes(type="log")
-    return styled(fig, f"Pareto front: val mR against {cost_label}", cost_label, OBJ)
+    return styled(fig, f"Pareto front: {objective} against {cost_label}", cost_label, objective)

@@ -17,7 +17,7 @@ from harma.report.html import Page, Section, fmt, fmt_count
 from harma.report.importance import param_importances
 from harma.report.overrides import format_value
 from harma.report.spec import StudySpec, base_text, train_command
-from harma.results.trials import objective_label, row_overrides
+from harma.results.trials import COMPLETE, objective_label, param_key, row_overrides
 
 MIN_IMPORTANCE_TRIALS = 10
 
@@ -43,13 +43,13 @@ def add_search_sections(page: Page, study: str, trials: pd.DataFrame, epochs: pd
     by_trial = search.best_so_far_by_trial(trials)
     by_trial["trial_number"] = trial_numbers(by_trial["trial_id"])
     page.csv("search-best-by-trial.csv", by_trial)
-    sec.figure("search-best-by-trial", sf.best_by_trial_chart(by_trial), "Points: each trial's objective; "
+    sec.figure("search-best-by-trial", sf.best_by_trial_chart(by_trial, _objective_text(trials)), "Points: each trial's objective; "
                "line: best COMPLETE objective so far, in start order; x: the trial number in the trial id "
                "(trial-0007 is 7, Optuna's numbering).", "search-best-by-trial.csv")
     by_cost = best_so_far_by_cost(trials)
     if by_cost["best_so_far"].notna().any():
         page.csv("search-best-by-cost.csv", by_cost)
-        sec.figure("search-best-by-cost", sf.best_by_cost_chart(by_cost, basis), f"{basis.label} accumulate "
+        sec.figure("search-best-by-cost", sf.best_by_cost_chart(by_cost, basis, _objective_text(trials)), f"{basis.label} accumulate "
                    "in the order trials finished.", "search-best-by-cost.csv")
     _asha_section(page, trials, epochs)
     _params_section(page, study, obs, params, trials, results_root, min_importance_trials)
@@ -87,19 +87,19 @@ def _params_section(page: Page, study: str, obs: pd.DataFrame, params: list[str]
     fixed = fixed_params(obs if len(obs) else trials)
     if fixed:
         sec.text("Fixed in every observed trial: " + ", ".join(
-            f"{k[len('param.'):]}={format_value(v)}" for k, v in sorted(fixed.items())), "note")
+            f"{param_key(k)}={format_value(v)}" for k, v in sorted(fixed.items())), "note")
     if not params:
         sec.text("No parameter took two different values among the observed trials: nothing to plot.", "note")
     else:
         slices = search.slice_table(trials, params)
         page.csv("search-params.csv", slices)
-        sec.figure("search-parallel", sf.parallel_chart(slices, params), "Each line is one observed trial "
+        sec.figure("search-parallel", sf.parallel_chart(slices, params, _objective_text(trials)), "Each line is one observed trial "
                    "(COMPLETE solid, PRUNED faint); every axis runs from its lowest value (bottom) to its "
                    "highest (top), written beside it; categorical values are spread over their axis in sorted "
                    "order; wide positive ranges are on a log scale.", "search-params.csv")
-        sec.figure("search-slices", sf.slices_chart(slices, params), "Slice plots of the objective against "
+        sec.figure("search-slices", sf.slices_chart(slices, params, _objective_text(trials)), "Slice plots of the objective against "
                    "each parameter.", "search-params.csv")
-    _importance(sec, page, study, storage, int((trials["status"] == "COMPLETE").sum()), min_trials)
+    _importance(sec, page, study, storage, int((trials["status"] == COMPLETE).sum()), min_trials)
 
 
 def _importance(sec: Section, page: Page, study: str, storage: str | None, n: int, min_trials: int) -> None:
@@ -130,7 +130,7 @@ def _pareto_section(page: Page, trials: pd.DataFrame, basis: CostBasis) -> None:
         fid = "search-pareto-" + ("cost" if cost == COST else "params")
         page.csv(f"{fid}.csv", table)
         log = log_x and table[cost].min() > 0 and table[cost].max() / table[cost].min() >= 100
-        sec.figure(fid, sf.pareto_chart(table, cost, name, log), f"Red: the Pareto front ({name}).",
+        sec.figure(fid, sf.pareto_chart(table, cost, name, log, _objective_text(trials)), f"Red: the Pareto front ({name}).",
                    f"{fid}.csv")
         shown = True
     if not shown:
