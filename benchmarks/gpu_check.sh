@@ -7,7 +7,9 @@
 #   (d) `harma study run studies/gpu-smoke.yaml` to the end (0.25 GPU per trial); Parquet has COMPLETE and PRUNED
 #   (e) aggregate pairs/s of 1, 2 and 4 processes packed on one GPU (bench_gpu_pack.py)
 # On a lent GPU machine (Python 3.12, CUDA torch, pandas, pyarrow; no Ray / Optuna / open_clip, no registry),
-# from the repo root with the wheel kit (`bash ../shared/gpu/make-kit.sh .whl`) carried as .whl:
+# from the repo root with the wheel kit carried as .whl (built here: `bash ../shared/gpu/make-kit.sh .whl`, then
+# pytest for stage a: `python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -d .whl
+# pytest pluggy iniconfig`):
 #   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl
 #   export PYTHONPATH=/tmp/site:$PWD PATH=/tmp/site/bin:$PATH; bash benchmarks/gpu_check.sh
 # (the script runs that install itself when .whl/ exists and Ray is missing).  About 9 minutes on one H100/H200.
