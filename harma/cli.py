@@ -14,10 +14,21 @@ from harma.config import ConfigError, load_config
 from harma.metrics import TIE_GAP_KEY
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("harma")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        from harma import __version__
+        return __version__
+
+
 def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, help="shipped config name (rsitmd-geo, synthetic-tiny, ...) or YAML file")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", dest="overrides",
-                   help="dotted overrides, e.g. adapter.bottleneck=64 loss.gamma=1.5")
+    p.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="dotted overrides, e.g. adapter.bottleneck=64 loss.gamma=1.5; repeated --set flags "
+                   "accumulate (a later value for the same key wins)")
 
 
 def _print_epoch(record: dict) -> None:
@@ -69,6 +80,7 @@ def cmd_model_info(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harma", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train HarMA (one process, or under torchrun for DDP)")

@@ -5,13 +5,20 @@ Dataset (one item per caption) and val/test `EvalSplit`s.  The pieces it is buil
 annotation loading, the transforms, the image sources and the synthetic data set generator) are exported
 for tests, benchmarks and the `harma data` CLI.
 """
-from harma.data.annotations import (EvalAnnotations, TrainAnnotations, clean_caption, load_eval_annotations,
-                                    load_train_annotations)
-from harma.data.datasets import DataSets, EvalImages, EvalSplit, TrainDataset, build_datasets, resolve_paths
-from harma.data.errors import DataError
-from harma.data.image_cache import CachedImages, DiskImages, decode_image, open_images
-from harma.data.synthetic import SyntheticPaths, ensure_synthetic_dataset, write_synthetic_dataset
-from harma.data.transforms import CLIP_MEAN, CLIP_STD, test_transform, train_transform
+import importlib
+
+# Names are imported on first use (PEP 562), so that `harma.data.errors` and the `harma data` CLI load
+# without torch; `from harma.data import build_datasets` works as before.
+_EXPORTS = {
+    "annotations": ["EvalAnnotations", "TrainAnnotations", "clean_caption", "load_eval_annotations",
+                    "load_train_annotations"],
+    "datasets": ["DataSets", "EvalImages", "EvalSplit", "TrainDataset", "build_datasets", "resolve_paths"],
+    "errors": ["DataError"],
+    "image_cache": ["CachedImages", "DiskImages", "decode_image", "open_images"],
+    "synthetic": ["SyntheticPaths", "ensure_synthetic_dataset", "write_synthetic_dataset"],
+    "transforms": ["CLIP_MEAN", "CLIP_STD", "test_transform", "train_transform"],
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
     "build_datasets", "DataSets", "EvalSplit", "TrainDataset", "EvalImages", "resolve_paths", "DataError",
@@ -20,3 +27,16 @@ __all__ = [
     "DiskImages", "CachedImages", "open_images", "decode_image",
     "SyntheticPaths", "write_synthetic_dataset", "ensure_synthetic_dataset",
 ]
+
+
+def __getattr__(name: str):
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_MODULE_OF))
