@@ -4,31 +4,48 @@ from __future__ import annotations
 import argparse
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, target: str, resume: bool) -> int:
+    """Run or resume, then exit 0, 130 (SIGINT) or 1 (trials missing, too many FAILED) with one stderr line."""
+    import sys
+
     from harma.report.live import live_report_for
+    from harma.tune.outcome import SIGINT_EXIT, study_outcome
     from harma.tune.runner import run_study
 
-    with live_report_for(args.file, args.report, args.report_every):
-        run_study(args.file, address=args.address, resume=False)
-    return 0
+    try:
+        with live_report_for(target, args.report, args.report_every):
+            summary = run_study(target, address=args.address, resume=resume)
+    except KeyboardInterrupt:
+        print(f"harma: study {target} stopped by SIGINT (Ctrl-C) before it finished; `harma study resume "
+              f"{target}` continues it", file=sys.stderr)
+        return SIGINT_EXIT
+    name = summary.get("name", target)
+    outcome = study_outcome(name, summary["planned"], summary["counts"], summary["interrupted"],
+                            args.max_failed_share)
+    if outcome.message:
+        print(f"harma: {outcome.message}", file=sys.stderr)
+    return outcome.code
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return _run(args, args.file, resume=False)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from harma.report.live import live_report_for
-    from harma.tune.runner import run_study
-
-    with live_report_for(args.name, args.report, args.report_every):
-        run_study(args.name, address=args.address, resume=True)
-    return 0
+    return _run(args, args.name, resume=True)
 
 
 def _add_report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", nargs="?", const="", default=None, metavar="DIR", help="keep the study's report "
                    "page up to date while it runs (default DIR: reports/NAME)")
     from harma.report.live import seconds
+    from harma.tune.outcome import DEFAULT_MAX_FAILED_SHARE, failed_share
 
     p.add_argument("--report-every", type=seconds, default=30.0, metavar="SECONDS",
                    help="rebuild the live report at most this often (default 30)")
+    p.add_argument("--max-failed-share", type=failed_share, default=DEFAULT_MAX_FAILED_SHARE, metavar="SHARE",
+                   help="exit 1 when more than this share of the study's trials FAILED "
+                   f"(default {DEFAULT_MAX_FAILED_SHARE:g}); Ctrl-C exits 130")
 
 
 def cmd_status(args: argparse.Namespace) -> int:

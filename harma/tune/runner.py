@@ -17,6 +17,7 @@ from harma.results.schema import StudyColumns, record_from_row
 from harma.results.store import ResultsStore
 from harma.results.trials import COMPLETE, FAILED, FINISHED, PRUNED, RUNNING, SEED_KEY, best_first, row_overrides
 from harma.tune.columns import objective_column, study_columns
+from harma.tune.outcome import SigintWatch
 from harma.tune.records import provenance
 from harma.tune.study import Study, StudyError, load_study
 from harma.tune.warm_start import enqueue, plan_warm_start
@@ -110,9 +111,22 @@ def _storage_dirs(study: Study) -> tuple[str, str, str]:
     return root, checkpoints, root.rstrip("/") + "/ray"
 
 
+def _status_counts(store: ResultsStore, study: Study) -> dict[str, int]:
+    trials = store.read_trials(study.name)
+    return {str(k): int(v) for k, v in trials["status"].value_counts().items()} if len(trials) else {}
+
+
+class _NoTunerRestoreHint:
+    """Drops Ray Tune's "resume with Tuner.restore(...)" hint: a harma study resumes with `harma study resume`."""
+
+    def filter(self, record) -> bool:
+        return "Tuner.restore" not in record.getMessage()
+
+
 def run_study(study_or_path: Study | str, address: str | None = None, resume: bool = False,
               echo: Callable[..., None] = print) -> dict[str, Any]:
-    """Run (or resume) a study to the end; returns {"started": n, "skipped": finished ids, ...}."""
+    """Run (or resume) a study to the end; returns {"started": n, "finished_before": ids, "planned": trials in
+    the study, "counts": {status: n} from Parquet at the end, "interrupted": SIGINT arrived, ...}."""
     import ray
     from ray import tune
 
@@ -157,8 +171,10 @@ def run_study(study_or_path: Study | str, address: str | None = None, resume: bo
         total = num_samples if study.kind == "search" else len(param_space["trial"]["grid_search"])
         echo(f"[{study.name}] {study.kind} study: {total} trial(s) to run, {len(finished)} already finished, "
              f"up to {concurrency} at once on {shape.nodes} node(s); results in {root}", flush=True)
+        n_planned = total + len(finished)
         if total == 0:
-            return {"started": 0, "finished_before": sorted(finished), "results": root}
+            return {"name": study.name, "started": 0, "finished_before": sorted(finished), "results": root,
+                    "planned": n_planned, "counts": _status_counts(store, study), "interrupted": False}
         trainable = tune.with_resources(
             tune.with_parameters(run_trial, study=study, checkpoint_root=checkpoints, train_storage=ray_storage),
             _trial_resources(study))
@@ -170,11 +186,22 @@ def run_study(study_or_path: Study | str, address: str | None = None, resume: bo
             run_config=tune.RunConfig(name=f"{study.name}-{time.strftime('%Y%m%d-%H%M%S')}",
                                       storage_path=ray_storage, callbacks=[callback], verbose=0,
                                       failure_config=tune.FailureConfig(max_failures=0)))
-        tuner.fit()
-        if study.kind == "search":
+        import logging
+
+        hint = _NoTunerRestoreHint()
+        tune_logger = logging.getLogger("ray.tune.tune")
+        tune_logger.addFilter(hint)
+        try:
+            with SigintWatch() as sigint:
+                tuner.fit()
+                interrupted = sigint.tune_was_interrupted()
+        finally:
+            tune_logger.removeFilter(hint)
+        if study.kind == "search" and not interrupted:
             _report_importances(study, store, echo)
-        return {"started": total, "finished_before": sorted(finished), "results": root,
-                "best": callback.best}
+        return {"name": study.name, "started": total, "finished_before": sorted(finished), "results": root,
+                "best": callback.best, "planned": n_planned, "counts": _status_counts(store, study),
+                "interrupted": interrupted}
     finally:
         if started_ray:
             ray.shutdown()

@@ -1,0 +1,99 @@
+"""How `harma study run|resume` ends: exit 0, 130 on SIGINT, 1 for missing trials or too many FAILED."""
+import os
+import signal
+
+import pytest
+
+from harma.cli import main
+from harma.tune import runner
+from harma.tune.outcome import SIGINT_EXIT, SigintWatch, study_outcome
+
+
+def test_all_finished_few_failed_exits_0():
+    assert study_outcome("s", 4, {"COMPLETE": 2, "PRUNED": 1, "FAILED": 1}).code == 0
+
+
+def test_sigint_exits_130_and_points_to_resume():
+    out = study_outcome("s", 12, {"COMPLETE": 3, "RUNNING": 2}, interrupted=True)
+    assert out.code == 130 == SIGINT_EXIT
+    assert "SIGINT" in out.message and "9 of 12" in out.message and "harma study resume s" in out.message
+    assert "\n" not in out.message
+
+
+def test_missing_without_sigint_exits_1():
+    out = study_outcome("s", 4, {"COMPLETE": 3})
+    assert out.code == 1 and "1 of 4" in out.message and "harma study resume s" in out.message
+
+
+def test_too_many_failed_exits_1_naming_the_counts():
+    out = study_outcome("s", 12, {"COMPLETE": 1, "FAILED": 11})
+    assert out.code == 1
+    assert "11 of 12 trial(s) FAILED" in out.message and "1 COMPLETE" in out.message
+    assert "0.5" in out.message
+
+
+def test_failed_share_is_a_strict_threshold():
+    assert study_outcome("s", 4, {"COMPLETE": 2, "FAILED": 2}, max_failed_share=0.5).code == 0
+    assert study_outcome("s", 4, {"COMPLETE": 2, "FAILED": 2}, max_failed_share=0.25).code == 1
+    assert study_outcome("s", 4, {"FAILED": 4}, max_failed_share=1.0).code == 0
+
+
+def test_empty_study_exits_0():
+    assert study_outcome("s", 0, {}).code == 0
+
+
+def test_sigint_watch_sees_a_handler_that_put_ours_back():
+    """Mimics Ray Tune: install its own handler, and on SIGINT restore the one it found."""
+    with SigintWatch() as watch:
+        found = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, lambda *a: None)
+        assert not watch.tune_was_interrupted()
+        signal.signal(signal.SIGINT, found)           # what Tune does on the first Ctrl-C
+        assert watch.tune_was_interrupted()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_sigint_watch_raises_keyboard_interrupt_when_tune_is_not_watching():
+    with SigintWatch() as watch:
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+        assert watch.received and watch.tune_was_interrupted()
+
+
+def _fake_run(summary=None, raise_interrupt=False):
+    def run_study(target, address=None, resume=False):
+        if raise_interrupt:
+            raise KeyboardInterrupt
+        return summary
+    return run_study
+
+
+@pytest.mark.parametrize("summary, flags, code, words", [
+    ({"name": "s", "planned": 4, "counts": {"COMPLETE": 4}, "interrupted": False}, [], 0, None),
+    ({"name": "s", "planned": 4, "counts": {"COMPLETE": 1}, "interrupted": True}, [], 130, "harma study resume s"),
+    ({"name": "s", "planned": 4, "counts": {"COMPLETE": 1, "FAILED": 3}, "interrupted": False}, [], 1,
+     "3 of 4 trial(s) FAILED"),
+    ({"name": "s", "planned": 4, "counts": {"COMPLETE": 1, "FAILED": 3}, "interrupted": False},
+     ["--max-failed-share", "0.8"], 0, None),
+])
+def test_study_run_exit_codes(monkeypatch, capsys, summary, flags, code, words):
+    monkeypatch.setattr(runner, "run_study", _fake_run(summary))
+    assert main(["study", "run", "studies/s.yaml", *flags]) == code
+    err = capsys.readouterr().err
+    if words is None:
+        assert err == ""
+    else:
+        assert len(err.strip().splitlines()) == 1 and words in err
+
+
+def test_second_ctrl_c_exits_130(monkeypatch, capsys):
+    monkeypatch.setattr(runner, "run_study", _fake_run(raise_interrupt=True))
+    assert main(["study", "resume", "s"]) == 130
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "harma study resume s" in err
+
+
+def test_max_failed_share_must_be_a_share(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["study", "run", "s.yaml", "--max-failed-share", "2"])
+    assert exc.value.code == 2 and "between 0 and 1" in capsys.readouterr().err
