@@ -171,7 +171,7 @@ def run_study(study_or_path: Study | str, address: str | None = None, resume: bo
         total = num_samples if study.kind == "search" else len(param_space["trial"]["grid_search"])
         echo(f"[{study.name}] {study.kind} study: {total} trial(s) to run, {len(finished)} already finished, "
              f"up to {concurrency} at once on {shape.nodes} node(s); results in {root}", flush=True)
-        n_planned = total + len(finished)
+        n_planned = total + len(_finished_ids(store.read_trials(study.name)))   # after Optuna's reconciliation
         if total == 0:
             return {"name": study.name, "started": 0, "finished_before": sorted(finished), "results": root,
                     "planned": n_planned, "counts": _status_counts(store, study), "interrupted": False}
