@@ -130,7 +130,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     try:
         from harma.results.export import ResultsError
         from harma.results.schema import RecordError, SchemaVersionError
-        errors += [ResultsError, RecordError, SchemaVersionError]
+        from harma.results.store import ResultsFileError
+        errors += [ResultsError, RecordError, SchemaVersionError, ResultsFileError]
     except ImportError:
         pass
     try:

@@ -49,6 +49,30 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 _PARTITION = "study="
 
 
+class ResultsFileError(ValueError):
+    """A results file cannot be read as Parquet (empty, truncated, not Parquet); the message names the file."""
+
+
+def _unreadable(path: str, exc: BaseException) -> ResultsFileError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ResultsFileError(f"results file {path}: cannot be read as Parquet ({first}); it is empty, truncated "
+                            f"or not a harma results file")
+
+
+def _read_table(fs: pafs.FileSystem, path: str) -> pa.Table:
+    try:
+        return fsio.read_table(fs, path)
+    except (pa.ArrowException, OSError) as exc:
+        raise _unreadable(path, exc) from None
+
+
+def _read_schema(fs: pafs.FileSystem, path: str) -> pa.Schema:
+    try:
+        return fsio.read_schema(fs, path)
+    except (pa.ArrowException, OSError) as exc:
+        raise _unreadable(path, exc) from None
+
+
 def _check_name(what: str, value: str) -> str:
     if not isinstance(value, str) or not _NAME.match(value):
         raise RecordError(f"{what} {value!r}: use letters, digits and _ . + - (not starting with . or _), "
@@ -128,7 +152,7 @@ class ResultsStore:
         if self.fs.get_file_info(path).type == pafs.FileType.NotFound:
             table = importance_schema().empty_table()
         else:
-            table = fsio.read_table(self.fs, path)
+            table = _read_table(self.fs, path)
             check_version(table.schema, path)
         frame = _to_frame([table], importance_schema(), tuple(importance_schema().names))
         return frame.sort_values(["importance", "param"], ascending=[False, True], kind="stable",
@@ -163,12 +187,12 @@ class ResultsStore:
         has is a RecordError naming the file and column, and nothing of it is dropped."""
         target, rewritten = trial_schema(columns), []
         for path in self._files("trials", columns.study):
-            table = upgrade(fsio.read_table(self.fs, path), "trials", path)
+            table = upgrade(_read_table(self.fs, path), "trials", path)
             if needs_rewrite(table, target):
                 fsio.write_table_atomic(self.fs, path, _conform_trials(table, target, columns, path))
                 rewritten.append(path)
         for path in self._files("epochs", columns.study):
-            table = fsio.read_table(self.fs, path)
+            table = _read_table(self.fs, path)
             if major(file_version(table.schema)) != major(SCHEMA_VERSION):
                 table = upgrade(table, "epochs", path).cast(epoch_schema())
                 fsio.write_table_atomic(self.fs, path, table)
@@ -179,7 +203,7 @@ class ResultsStore:
         """{dotted key: bool | int | float | string} of the parameter columns in a study's trials files."""
         found: dict[str, list[str | None]] = {}
         for path in self._files("trials", study):
-            schema = fsio.read_schema(self.fs, path)
+            schema = _read_schema(self.fs, path)
             check_version(schema, path)
             for f in schema:
                 if is_param_column(f.name):
@@ -188,7 +212,7 @@ class ResultsStore:
 
     def _read_all(self, files: list[str], kind: str) -> list[pa.Table]:
         def read_one(path: str) -> pa.Table:
-            return upgrade(fsio.read_table(self.fs, path), kind, path)
+            return upgrade(_read_table(self.fs, path), kind, path)
 
         if len(files) < 8:
             return [read_one(p) for p in files]
