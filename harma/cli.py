@@ -40,9 +40,11 @@ def _print_epoch(record: dict) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from harma.model.build import check_image_size
     from harma.train import train
 
     cfg = load_config(args.config, args.overrides)
+    check_image_size(cfg)
     summary = train(cfg, report=_print_epoch)
     from harma import distributed
     if distributed.is_main():
@@ -54,8 +56,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from harma.eval_checkpoint import evaluate_checkpoint
+    from harma.model.build import check_image_size
 
     cfg = load_config(args.config, args.overrides)
+    check_image_size(cfg)
     results = evaluate_checkpoint(cfg, args.checkpoint, splits=args.splits)
     print(json.dumps(results, indent=2))
     return 0

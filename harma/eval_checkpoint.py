@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harma.checkpoint import is_harma_checkpoint, load_checkpoint, load_trainable
+from harma.checkpoint import CheckpointError, is_harma_checkpoint, load_checkpoint, load_trainable
 from harma.config import RunConfig
 from harma.distributed import use_device
 from harma.evaluate import evaluate_split
@@ -27,7 +27,14 @@ def evaluate_checkpoint(cfg: RunConfig, checkpoint: str, splits=("val", "test"))
         load_trainable(model, obj["trainable"], str(path))
         result["format"] = "harma"
     else:
-        report = load_original_checkpoint(model, obj)
+        try:
+            report = load_original_checkpoint(model, obj)
+        except WeightsError as exc:
+            raise CheckpointError(f"checkpoint {path}: {exc}") from None
+        if not report.loaded:
+            raise CheckpointError(f"checkpoint {path}: neither a harma checkpoint (no 'trainable' key) nor an "
+                                  f"authors' checkpoint that fits model.arch {cfg.model.arch!r} (none of its "
+                                  f"{len(report.unmatched_checkpoint_keys)} tensor(s) matched)")
         result["format"] = "authors"
         result["loaded_tensors"] = len(report.loaded)
         result["unmatched_checkpoint_keys"] = report.unmatched_checkpoint_keys

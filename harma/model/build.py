@@ -69,6 +69,18 @@ def arch_config(arch: str) -> dict[str, Any]:
     return cfg
 
 
+def check_image_size(cfg: RunConfig) -> None:
+    """The images the data pipeline makes (`data.image_size`) must be the side the arch's vision tower takes."""
+    from harma.config import ConfigError
+
+    side = arch_config(cfg.model.arch).get("vision_cfg", {}).get("image_size")
+    sides = tuple(side) if isinstance(side, (list, tuple)) else (side, side)
+    if side is not None and sides != (cfg.data.image_size, cfg.data.image_size):
+        shown = side if sides[0] == sides[1] else "x".join(map(str, sides))
+        raise ConfigError(f"data.image_size: model.arch {cfg.model.arch!r} takes {shown}-pixel images, got "
+                          f"{cfg.data.image_size!r}; set data.image_size={shown}")
+
+
 def build_clip(arch: str, quick_gelu: bool) -> nn.Module:
     cfg = arch_config(arch)
     cfg.pop("quick_gelu", None)
