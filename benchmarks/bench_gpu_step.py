@@ -198,8 +198,8 @@ def main() -> None:
     pairs = [tuple(item.split(":")) for item in args.rows.split(",")]
     if args.barrier and len(pairs) != 1:
         parser.error("--barrier times one row: give exactly one --rows pair")
-    flops = flops_per_step(run_config(args.arch, device, "fp32", "off"), device,
-                           make_batch(run_config(args.arch, device, "fp32", "off"), args.batch, device))
+    eager = run_config(args.arch, device, "fp32", "off")
+    flops = flops_per_step(eager, device, make_batch(eager, args.batch, device))
     rows = [measure(precision, mode, args, device, flops, peak) for precision, mode in pairs]
     print_table(rows, args, device, peak)
     if args.json:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -202,8 +203,7 @@ class TrainConfig:
         _check(_is_int(self.eval_batch_size) and self.eval_batch_size >= 1, "train.eval_batch_size",
                "an int >= 1", self.eval_batch_size)
         _check(_is_int(self.seed), "train.seed", "an int", self.seed)
-        _check(isinstance(self.device, str) and (self.device in ("auto", "cpu", "cuda")
-                                                 or self.device.startswith("cuda:")),
+        _check(isinstance(self.device, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device) is not None,
                "train.device", "auto, cpu, cuda or cuda:N", self.device)
         _check(self.precision in ("fp32", "bf16"), "train.precision", "fp32 or bf16", self.precision)
         _check(isinstance(self.tf32, bool), "train.tf32", "true or false", self.tf32)

@@ -91,3 +91,11 @@ def test_cli_train_on_cuda_without_cuda_is_one_line_and_exit_2(no_cuda, tiny_cfg
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert err.count("\n") == 0 and "train.device='cuda': CUDA is not available" in err
+
+
+@pytest.mark.parametrize("bad", ["cuda:x", "cuda:", "gpu", "cuda:0:1", "CPU"])
+def test_malformed_device_names_are_config_errors(bad):
+    from harma.config import RunConfig, apply_overrides
+
+    with pytest.raises(ConfigError, match=r"train.device: expected auto, cpu, cuda or cuda:N"):
+        apply_overrides(RunConfig(), {"train.device": bad})
