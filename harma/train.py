@@ -165,12 +165,15 @@ def _peak_memory(device: torch.device) -> dict[str, int | None]:
     return {"peak_rss_bytes": rss, "peak_gpu_bytes": gpu}
 
 
-def train(cfg: RunConfig, report: ReportFn | None = None, report_on_all_ranks: bool = False) -> dict[str, Any]:
+def train(cfg: RunConfig, report: ReportFn | None = None, report_on_all_ranks: bool = False,
+          replay: bool = False) -> dict[str, Any]:
     """Train (or, for a frozen model, evaluate) and return a summary of the best-val epoch.
 
     `report(record)` is called once per epoch on rank 0 (on every rank with `report_on_all_ranks`, as Ray
     Train needs); the record holds this epoch's val/test metrics, the best-val epoch's val/test metrics so
-    far, mean losses, lr, epoch seconds, images/s, parameter counts and peak memory."""
+    far, mean losses, lr, epoch seconds, images/s, parameter counts and peak memory.  With `replay`, a resumed
+    run first reports again every epoch its checkpoint holds (a study driver that died before writing an
+    epoch's report gets it back, and a run whose checkpoint already holds every epoch still reports)."""
     started = time.time()
     device = dist_utils.use_device(cfg.train.device)
     set_matmul_precision(device, cfg.train.tf32)
@@ -209,6 +212,9 @@ def train(cfg: RunConfig, report: ReportFn | None = None, report_on_all_ranks: b
                 model, device_ids=[device.index] if device.type == "cuda" else None)
         forward = compile_forward(forward, cfg.train)
     state = _resume(out_dir, model, optimizer, scheduler, cfg)
+    if replay and report is not None and (rank == 0 or report_on_all_ranks):
+        for record in state.history:
+            report(record)
 
     for epoch in range(state.epoch + 1, epochs + 1):
         t0 = time.time()

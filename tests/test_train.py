@@ -183,3 +183,18 @@ def test_resuming_into_a_folder_of_another_run_is_refused(tiny_cfg):
     assert [r["epoch"] for r in records] == [2]                 # same run, more epochs: resumes
     fresh = train(apply_overrides(tiny_cfg, {"adapter.bottleneck": 8, "train.resume": False, "train.epochs": 1}))
     assert fresh["epochs_run"] == 1
+
+
+def test_replay_reports_the_checkpointed_epochs_again_then_continues(tiny_cfg):
+    cfg = apply_overrides(tiny_cfg, {"train.epochs": 2})
+    first = []
+    train(apply_overrides(cfg, {"train.epochs": 1}), report=first.append)
+    seen = []
+    train(cfg, report=seen.append, replay=True)
+    assert [r["epoch"] for r in seen] == [1, 1 + 1]               # epoch 1 replayed, epoch 2 trained
+    assert seen[0]["val"] == first[0]["val"] and seen[0]["best_val"] == first[0]["best_val"]
+    again = []                                                    # every epoch done: still reports, trains none
+    summary = train(cfg, report=again.append, replay=True)
+    assert [r["epoch"] for r in again] == [1, 2] and again[1]["val"] == seen[1]["val"]
+    assert summary["epochs_run"] == 2
+    assert train(cfg, report=(quiet := []).append) and quiet == []  # without replay: nothing to report

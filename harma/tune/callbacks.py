@@ -2,7 +2,9 @@
 
 All writes happen in the study driver (one writer, no races between trials): a RUNNING row when a trial
 starts, an epoch file and an updated trial row at each reported epoch, and the final row (COMPLETE, PRUNED or
-FAILED with the error text) when it ends.  A driver crash therefore loses at most the epoch in flight.
+FAILED with the error text) when it ends.  A driver crash therefore loses at most the epoch in flight, and a
+resumed trial reports its recorded epochs again, so that one comes back too.  A trial restarted by Tune after
+its worker died is announced with its retry count.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import yaml
 
 from harma.config import to_dict
 from harma.metrics import METRIC_KEYS, REPORTED_KEYS
-from harma.results.schema import StudyColumns
+from harma.results.schema import StudyColumns, record_from_row
 from harma.results.store import ResultsStore
 from harma.results.trials import FAILED, RUNNING
 from harma.tune.records import GPU_KEYS, MEMORY_KEYS, Provenance, final_status, is_epoch_result
@@ -48,36 +50,63 @@ def resolved_config(study: Study, trial: dict[str, Any], checkpoint_root: str) -
 
 
 class ParquetResults(Callback):
+    """`protected`: ids of finished trials, whose rows this run never writes; `max_retries`: how many times
+    Tune restarts a trial whose worker died (for the progress line)."""
+
     def __init__(self, study: Study, store: ResultsStore, columns: StudyColumns, provenance: Provenance,
-                 checkpoint_root: str, total: int, echo=print):
+                 checkpoint_root: str, total: int, echo=print, protected: set[str] = frozenset(),
+                 max_retries: int = 0):
         self.study, self.store, self.columns, self.provenance = study, store, columns, provenance
-        self.checkpoint_root = checkpoint_root
+        self.checkpoint_root, self.protected, self.max_retries = checkpoint_root, set(protected), max_retries
         self.total, self.objective_key, self.echo = total, columns.objective, echo
         self.rows: dict[str, dict[str, Any]] = {}
         self.started: dict[str, float] = {}
+        self.retries: dict[str, int] = {}
         self.done = 0
         self.best: tuple[float, str] | None = None
+        trials = store.read_trials(study.name)
+        self.earlier = {row["trial_id"]: record_from_row(row) for row in trials.to_dict("records")} if len(
+            trials) else {}
 
     def _row(self, trial) -> dict[str, Any]:
+        """The trial's row, started from what an earlier driver recorded for it (a resumed trial keeps its
+        start time, wall time and best metrics until its replayed epochs arrive)."""
         info = trial.config["trial"]
         tid = info["trial_id"]
         if tid not in self.rows:
-            self.started[tid] = time.time()
-            self.rows[tid] = {"study": self.study.name, "trial_id": tid, "kind": self.study.kind,
+            earlier = {k: v for k, v in self.earlier.get(tid, {}).items() if k not in ("error", "finished_at")}
+            self.started[tid] = time.time() - float(earlier.get("wall_seconds") or 0.0)
+            self.rows[tid] = {**earlier,
+                              "study": self.study.name, "trial_id": tid, "kind": self.study.kind,
                               "arm": info.get("arm"), "seed": info.get("seed"), "status": RUNNING,
                               "warm_start_from": info.get("warm_start_from"),
-                              "params": {**self.study.base_set, **info["overrides"]}, "started_at": _now(),
+                              "params": {**self.study.base_set, **info["overrides"]},
+                              "started_at": earlier.get("started_at") or _now(),
                               "resolved_config": resolved_config(self.study, info, self.checkpoint_root),
                               "git_commit": self.provenance.git_commit, "git_dirty": self.provenance.git_dirty,
                               "package_versions": self.provenance.package_versions}
         return self.rows[tid]
+
+    def _write(self, row: dict[str, Any]) -> None:
+        """Write the trial's row, never over a trial an earlier run finished."""
+        if row["trial_id"] in self.protected:
+            self.echo(f"[{self.study.name}] {row['trial_id']} finished in an earlier run; its row is kept",
+                      flush=True)
+            return
+        self.store.write_trial({k: v for k, v in row.items() if k != "_last"}, self.columns)
 
     def _elapsed(self, tid: str, row: dict) -> None:
         row["wall_seconds"] = time.time() - self.started[tid]
         row["gpu_seconds"] = row["wall_seconds"] * self.study.resources.gpus_per_trial
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        self.store.write_trial(self._row(trial), self.columns)
+        self._write(self._row(trial))
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        tid = self._row(trial)["trial_id"]
+        self.retries[tid] = self.retries.get(tid, 0) + 1
+        self.echo(f"[{self.study.name}] {tid} failed ({_error_text(trial).splitlines()[-1][:200]}); retry "
+                  f"{self.retries[tid]} of {self.max_retries}, from its checkpoint", flush=True)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if not is_epoch_result(result):
@@ -100,7 +129,7 @@ class ParquetResults(Callback):
             row[f"val_{key}"] = result[f"best_val_{key}"]
             row[f"test_{key}"] = result[f"best_test_{key}"]
         self._elapsed(tid, row)
-        self.store.write_trial({k: v for k, v in row.items() if k != "_last"}, self.columns)
+        self._write(row)
 
     def _finish(self, trial, error: bool) -> None:
         row = self._row(trial)
@@ -109,7 +138,7 @@ class ParquetResults(Callback):
         if status == FAILED:
             row["error"] = _error_text(trial)
         self._elapsed(row["trial_id"], row)
-        self.store.write_trial({k: v for k, v in row.items() if k != "_last"}, self.columns)
+        self._write(row)
         self._report(row)
 
     def _report(self, row: dict) -> None:

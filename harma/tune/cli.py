@@ -14,7 +14,7 @@ def _run(args: argparse.Namespace, target: str, resume: bool) -> int:
 
     try:
         with live_report_for(target, args.report, args.report_every):
-            summary = run_study(target, address=args.address, resume=resume)
+            summary = run_study(target, address=args.address, resume=resume, max_retries=args.max_retries)
     except KeyboardInterrupt:
         print(f"harma: study {target} stopped by SIGINT (Ctrl-C) before it finished; `harma study resume "
               f"{target}` continues it", file=sys.stderr)
@@ -25,6 +25,13 @@ def _run(args: argparse.Namespace, target: str, resume: bool) -> int:
     if outcome.message:
         print(f"harma: {outcome.message}", file=sys.stderr)
     return outcome.code
+
+
+def _count(text: str) -> int:
+    """argparse type for --max-retries: a whole number >= 0."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return int(text)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -39,13 +46,17 @@ def _add_report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", nargs="?", const="", default=None, metavar="DIR", help="keep the study's report "
                    "page up to date while it runs (default DIR: reports/NAME)")
     from harma.report.live import seconds
-    from harma.tune.outcome import DEFAULT_MAX_FAILED_SHARE, failed_share
+    from harma.tune.outcome import DEFAULT_MAX_FAILED_SHARE, DEFAULT_MAX_RETRIES, failed_share
 
     p.add_argument("--report-every", type=seconds, default=30.0, metavar="SECONDS",
                    help="rebuild the live report at most this often (default 30)")
     p.add_argument("--max-failed-share", type=failed_share, default=DEFAULT_MAX_FAILED_SHARE, metavar="SHARE",
                    help="exit 1 when more than this share of the study's trials FAILED "
                    f"(default {DEFAULT_MAX_FAILED_SHARE:g}); Ctrl-C exits 130")
+    p.add_argument("--max-retries", type=_count, default=DEFAULT_MAX_RETRIES, metavar="N",
+                   help="restart a trial whose worker died up to N times, from its checkpoint (default "
+                   f"{DEFAULT_MAX_RETRIES}); "
+                   "a non-finite loss is never retried")
 
 
 def cmd_status(args: argparse.Namespace) -> int:

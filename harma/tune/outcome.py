@@ -15,6 +15,7 @@ from typing import Mapping
 from harma.results.trials import COMPLETE, FAILED, FINISHED, PRUNED
 
 DEFAULT_MAX_FAILED_SHARE = 0.5
+DEFAULT_MAX_RETRIES = 2          # Tune restarts of a trial whose worker died (it resumes from its checkpoint)
 SIGINT_EXIT = 130
 
 

@@ -2,7 +2,8 @@
 
 `flatten_epoch` turns the trainer's per-epoch record into the flat metrics dict a trial reports to Tune (with
 the GPUs the reporting process sees); `final_status` decides COMPLETE / PRUNED / FAILED from a trial's last
-result (one rule for Parquet and for Optuna); `provenance` collects git commit, dirty flag and package
+result (one rule for Parquet and for Optuna); `is_retryable` tells a failure a rerun may cure from one it
+repeats; `provenance` collects git commit, dirty flag and package
 versions once per driver.
 """
 from __future__ import annotations
@@ -19,6 +20,8 @@ from harma.metrics import METRIC_KEYS, REPORTED_KEYS
 from harma.results.trials import COMPLETE, FAILED, PRUNED
 
 MEMORY_KEYS = ("peak_rss_bytes", "peak_gpu_bytes")
+# Failures that a rerun repeats (same config, same seed): never retried, by Tune or by `harma study resume`.
+DETERMINISTIC_ERRORS = ("NonFiniteLossError", "ConfigError", "StudyError", "DataError", "WeightsError")
 GPU_KEYS = ("gpu_name", "gpu_count", "cuda_version")
 
 
@@ -69,6 +72,12 @@ def final_status(result: Mapping[str, Any] | None, error: bool) -> str:
     if not result or "epoch" not in result:
         return PRUNED
     return COMPLETE if int(result["epoch"]) >= int(result["planned_epochs"]) else PRUNED
+
+
+def is_retryable(error_text: str | None) -> bool:
+    """Whether a FAILED trial's error (its traceback text) may pass on a rerun: a killed worker, a lost node
+    or an out-of-memory may; a non-finite loss or a bad config never does."""
+    return not any(name in (error_text or "") for name in DETERMINISTIC_ERRORS)
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,16 @@
 
 Search studies draw trials from Optuna (ask/tell searcher); ablation studies run every arm for every seed;
 replicate studies rerun the top-k COMPLETE trials of a finished search study for each seed.  `resume=True`
-keeps every finished trial (from Parquet), reruns the unfinished ones under their own ids (the trainer picks up
-their checkpoints), rebuilds ASHA's rungs from the epochs table and, for a search, hands out the Optuna trials
-that were RUNNING before asking new ones, so no trial appears twice.
+keeps every finished trial (from Parquet), reruns the unfinished ones and the FAILED ones a rerun may cure
+under their own ids (the trainer picks up their checkpoints and reports their recorded epochs again), rebuilds
+ASHA's rungs from the epochs table and, for a search, hands out the Optuna trials that were RUNNING before
+asking new ones, so no trial appears twice.  The whole run holds the study's driver lock (`harma.tune.lock`).
 """
 from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -17,8 +19,9 @@ from harma.results.schema import StudyColumns, record_from_row
 from harma.results.store import ResultsStore
 from harma.results.trials import COMPLETE, FAILED, FINISHED, PRUNED, RUNNING, SEED_KEY, best_first, row_overrides
 from harma.tune.columns import objective_column, study_columns
-from harma.tune.outcome import SigintWatch
-from harma.tune.records import provenance
+from harma.tune.lock import StudyLock
+from harma.tune.outcome import DEFAULT_MAX_RETRIES, SigintWatch
+from harma.tune.records import is_retryable, provenance
 from harma.tune.study import Study, StudyError, load_study
 from harma.tune.warm_start import enqueue, plan_warm_start
 
@@ -54,12 +57,29 @@ def _finished_ids(trials) -> set[str]:
     return set(trials.loc[trials["status"].isin(FINISHED), "trial_id"]) if len(trials) else set()
 
 
+def _retry_ids(trials) -> set[str]:
+    """FAILED trials whose error a rerun may cure (a killed worker, not a NaN): `resume` runs them again."""
+    if not len(trials):
+        return set()
+    failed = trials[trials["status"] == FAILED]
+    return {row["trial_id"] for row in failed.to_dict("records") if is_retryable(row.get("error"))}
+
+
+def _check_no_stale_runs(study: Study, checkpoints: str) -> None:
+    """A new study must not silently resume checkpoints an earlier run of the same name left behind."""
+    folder = Path(checkpoints) / study.name
+    if folder.is_dir() and any(folder.iterdir()):
+        raise StudyError(f"{study.source}: name: {folder} holds trial checkpoints of an earlier run of study "
+                         f"{study.name!r} whose results are gone; delete that folder to start over, or give the "
+                         "study a new name")
+
+
 def _reconcile_with_optuna(study: Study, store: ResultsStore, columns: StudyColumns) -> None:
     """A driver killed between telling Optuna and writing Parquet leaves a RUNNING row for a finished trial:
     take the final state from Optuna."""
-    from harma.tune.searcher import open_optuna_study, search_trial_id
+    from harma.tune.searcher import latest_states, open_optuna_study
 
-    states = {search_trial_id(t.number): t.state.name for t in open_optuna_study(study).get_trials(deepcopy=False)}
+    states = latest_states(open_optuna_study(study))
     trials = store.read_trials(study.name)
     running = trials[trials["status"] == RUNNING] if len(trials) else trials
     for row in running.to_dict("records"):
@@ -124,18 +144,25 @@ class _NoTunerRestoreHint:
 
 
 def run_study(study_or_path: Study | str, address: str | None = None, resume: bool = False,
-              echo: Callable[..., None] = print) -> dict[str, Any]:
-    """Run (or resume) a study to the end; returns {"started": n, "finished_before": ids, "planned": trials in
-    the study, "counts": {status: n} from Parquet at the end, "interrupted": SIGINT arrived, ...}."""
-    import ray
-    from ray import tune
-
-    from harma.tune.callbacks import ParquetResults
-    from harma.tune.cluster import check_fits, cluster_shape, connect, derive_max_concurrent
-    from harma.tune.searcher import OptunaAskTellSearcher
-    from harma.tune.trial import run_trial
-
+              echo: Callable[..., None] = print, max_retries: int = DEFAULT_MAX_RETRIES) -> dict[str, Any]:
+    """Run (or resume) a study to the end, holding its driver lock; returns {"started": n, "finished_before":
+    ids, "planned": trials in the study, "counts": {status: n} from Parquet at the end, "interrupted": SIGINT
+    arrived, ...}.  A trial whose worker dies is retried from its checkpoint up to `max_retries` times."""
     study = study_or_path if isinstance(study_or_path, Study) else load_study(study_or_path)
+    root = study.storage_path()
+    with StudyLock(root, study.name) as lock:
+        if lock.stale is not None:
+            echo(f"[{study.name}] took over the lock of a driver that is gone ({lock.stale.describe()})",
+                 flush=True)
+        return _run_locked(study, address, resume, echo, max_retries)
+
+
+def _run_locked(study: Study, address: str | None, resume: bool, echo: Callable[..., None],
+                max_retries: int) -> dict[str, Any]:
+    import ray
+
+    from harma.tune.cluster import check_fits, cluster_shape, connect, derive_max_concurrent
+
     root, checkpoints, ray_storage = _storage_dirs(study)
     store = ResultsStore(root)
     columns = columns_for(study, store)
@@ -144,64 +171,97 @@ def run_study(study_or_path: Study | str, address: str | None = None, resume: bo
         if rewritten:
             echo(f"[{study.name}] rewrote {len(rewritten)} results file(s) in schema of this study", flush=True)
     recorded = store.read_trials(study.name)
-    finished = _finished_ids(recorded)
     if not resume and len(recorded):
         raise StudyError(f"{study.source}: name: study {study.name!r} already has results under {root}; "
                          f"`harma study resume {study.name}` continues it, or give the study a new name")
+    if not resume and not study.storage_is_remote:
+        _check_no_stale_runs(study, checkpoints)
+    retry = _retry_ids(recorded) if resume else set()
+    finished = _finished_ids(recorded) - retry
     warm = plan_warm_start(study, store) if study.kind == "search" and not resume else []
     started_ray = connect(study, address)
     try:
         shape = cluster_shape()
         check_fits(study, shape)
+        plan = _plan(study, store, columns, resume, finished, retry, warm, echo)
         concurrency = derive_max_concurrent(study, shape)
-        searcher, param_space, num_samples = None, {}, 1
-        if study.kind == "search":
-            if resume:
-                _reconcile_with_optuna(study, store, columns)
-            searcher = OptunaAskTellSearcher(study, objective_key(study), resume_unfinished=resume)
-            if warm:
-                enqueue(searcher.optuna_study, warm)
-                echo(f"[{study.name}] warm start: the first {len(warm)} trial(s) take the parameters of "
-                     + ", ".join(t.source for t in warm), flush=True)
-            num_samples = searcher.total
-        else:
-            planned = [t for t in _fixed_trials(study, store) if t["trial_id"] not in finished]
-            param_space = {"trial": tune.grid_search(planned)}
-            num_samples = 1 if planned else 0
-        total = num_samples if study.kind == "search" else len(param_space["trial"]["grid_search"])
-        echo(f"[{study.name}] {study.kind} study: {total} trial(s) to run, {len(finished)} already finished, "
+        if retry:
+            echo(f"[{study.name}] retrying {len(retry)} FAILED trial(s) whose error a rerun may cure: "
+                 + ", ".join(sorted(retry)), flush=True)
+        echo(f"[{study.name}] {study.kind} study: {plan.total} trial(s) to run, {len(finished)} already finished, "
              f"up to {concurrency} at once on {shape.nodes} node(s); results in {root}", flush=True)
-        n_planned = total + len(_finished_ids(store.read_trials(study.name)))   # after Optuna's reconciliation
-        if total == 0:
-            return {"name": study.name, "started": 0, "finished_before": sorted(finished), "results": root,
-                    "planned": n_planned, "counts": _status_counts(store, study), "interrupted": False}
-        trainable = tune.with_resources(
-            tune.with_parameters(run_trial, study=study, checkpoint_root=checkpoints, train_storage=ray_storage),
-            _trial_resources(study))
-        callback = ParquetResults(study, store, columns, provenance(), checkpoints, total, echo=echo)
-        tuner = tune.Tuner(
-            trainable, param_space=param_space,
-            tune_config=tune.TuneConfig(search_alg=searcher, scheduler=_scheduler(study, store, resume),
-                                        num_samples=num_samples, max_concurrent_trials=concurrency),
-            run_config=tune.RunConfig(name=f"{study.name}-{time.strftime('%Y%m%d-%H%M%S')}",
-                                      storage_path=ray_storage, callbacks=[callback], verbose=0,
-                                      failure_config=tune.FailureConfig(max_failures=0)))
-        import logging
-
-        hint = _NoTunerRestoreHint()
-        tune_logger = logging.getLogger("ray.tune.tune")
-        tune_logger.addFilter(hint)
-        try:
-            with SigintWatch() as sigint:
-                tuner.fit()
-                interrupted = sigint.tune_was_interrupted()
-        finally:
-            tune_logger.removeFilter(hint)
+        summary = {"name": study.name, "started": plan.total, "finished_before": sorted(finished), "results": root,
+                   "planned": plan.total + len(_finished_ids(store.read_trials(study.name)) - retry)}
+        if plan.total == 0:
+            return {**summary, "counts": _status_counts(store, study), "interrupted": False}
+        callback, interrupted = _fit(study, store, columns, plan, concurrency, finished, max_retries, resume,
+                                     (checkpoints, ray_storage), echo)
         if study.kind == "search" and not interrupted:
             _report_importances(study, store, echo)
-        return {"name": study.name, "started": total, "finished_before": sorted(finished), "results": root,
-                "best": callback.best, "planned": n_planned, "counts": _status_counts(store, study),
+        return {**summary, "best": callback.best, "counts": _status_counts(store, study),
                 "interrupted": interrupted}
     finally:
         if started_ray:
             ray.shutdown()
+
+
+@dataclass
+class _Plan:
+    searcher: Any
+    param_space: dict
+    num_samples: int
+    total: int
+
+
+def _plan(study: Study, store: ResultsStore, columns: StudyColumns, resume: bool, finished: set[str],
+          retry: set[str], warm: list, echo: Callable[..., None]) -> _Plan:
+    """What this run starts: Optuna's trials for a search, the unfinished (arm, seed) grid otherwise."""
+    from ray import tune
+
+    from harma.tune.searcher import OptunaAskTellSearcher
+
+    if study.kind == "search":
+        if resume:
+            _reconcile_with_optuna(study, store, columns)
+        searcher = OptunaAskTellSearcher(study, objective_key(study), resume_unfinished=resume, retry=retry)
+        if warm:
+            enqueue(searcher.optuna_study, warm)
+            echo(f"[{study.name}] warm start: the first {len(warm)} trial(s) take the parameters of "
+                 + ", ".join(t.source for t in warm), flush=True)
+        return _Plan(searcher, {}, searcher.total, searcher.total)
+    planned = [t for t in _fixed_trials(study, store) if t["trial_id"] not in finished]
+    return _Plan(None, {"trial": tune.grid_search(planned)}, 1 if planned else 0, len(planned))
+
+
+def _fit(study: Study, store: ResultsStore, columns: StudyColumns, plan: _Plan, concurrency: int,
+         finished: set[str], max_retries: int, resume: bool, dirs: tuple[str, str], echo: Callable[..., None]):
+    """Fit one Tune experiment over the plan; returns (the Parquet callback, whether SIGINT stopped it)."""
+    import logging
+
+    from ray import tune
+
+    from harma.tune.callbacks import ParquetResults
+    from harma.tune.trial import run_trial
+
+    checkpoints, ray_storage = dirs
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, study=study, checkpoint_root=checkpoints, train_storage=ray_storage),
+        _trial_resources(study))
+    callback = ParquetResults(study, store, columns, provenance(), checkpoints, plan.total, echo=echo,
+                              protected=finished, max_retries=max_retries)
+    tuner = tune.Tuner(
+        trainable, param_space=plan.param_space,
+        tune_config=tune.TuneConfig(search_alg=plan.searcher, scheduler=_scheduler(study, store, resume),
+                                    num_samples=plan.num_samples, max_concurrent_trials=concurrency),
+        run_config=tune.RunConfig(name=f"{study.name}-{time.strftime('%Y%m%d-%H%M%S')}",
+                                  storage_path=ray_storage, callbacks=[callback], verbose=0,
+                                  failure_config=tune.FailureConfig(max_failures=max_retries)))
+    hint = _NoTunerRestoreHint()
+    tune_logger = logging.getLogger("ray.tune.tune")
+    tune_logger.addFilter(hint)
+    try:
+        with SigintWatch() as sigint:
+            tuner.fit()
+            return callback, sigint.tune_was_interrupted()
+    finally:
+        tune_logger.removeFilter(hint)

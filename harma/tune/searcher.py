@@ -7,7 +7,10 @@ epochs) with the value Parquet stores for it (the objective at the trial's best 
 not the last epoch's), PRUNED (stopped early: Optuna keeps its last reported epoch) or FAIL.  The Optuna
 study names its objective (`set_metric_names`), and each Optuna trial carries the user attributes
 `harma_trial_id`, `arm` and `seed` that link it to its Parquet row.  On resume, Optuna trials that were
-RUNNING when the driver died are handed out again first, with the same number and parameters.
+RUNNING when the driver died are handed out again first, with the same number and parameters; a FAILED trial
+that `harma study resume` retries becomes a new Optuna trial with the same parameters that carries the old
+harma trial id, and the sampler is reseeded from the number of trials asked so far, so a resumed search never
+replays the draws of the first driver.
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ def open_optuna_study(study: Study) -> optuna.Study:
     with warnings.catch_warnings():  # set_metric_names is marked experimental in Optuna
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         opened.set_metric_names([objective_column(study)])
+    opened.sampler = make_sampler(study, asked=len(opened.get_trials(deepcopy=False)))
     return opened
 
 
@@ -47,25 +51,53 @@ def best_value(result: dict, metric: str) -> float:
     return float(result[key])
 
 
+def harma_id(trial: optuna.trial.FrozenTrial | optuna.trial.Trial) -> str:
+    """The harma trial id an Optuna trial runs as: its own number's id, or the id of the FAILED trial it
+    retries (an Optuna trial cannot be reopened, so a retry is a new Optuna trial carrying the old id)."""
+    return trial.user_attrs.get("harma_trial_id") or search_trial_id(trial.number)
+
+
 def unfinished_trials(optuna_study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return [t for t in optuna_study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.RUNNING]
 
 
-def finished_count(optuna_study: optuna.Study) -> int:
-    return sum(1 for t in optuna_study.get_trials(deepcopy=False) if t.state.is_finished())
+def finished_ids(optuna_study: optuna.Study) -> set[str]:
+    """Harma trial ids with a finished Optuna trial (a retried id counts once)."""
+    return {harma_id(t) for t in optuna_study.get_trials(deepcopy=False) if t.state.is_finished()}
+
+
+def latest_states(optuna_study: optuna.Study) -> dict[str, str]:
+    """{harma trial id: Optuna state name of its latest Optuna trial}."""
+    trials = sorted(optuna_study.get_trials(deepcopy=False), key=lambda t: t.number)
+    return {harma_id(t): t.state.name for t in trials}
+
+
+def enqueue_retries(optuna_study: optuna.Study, retry: set[str]) -> None:
+    """Queue a new Optuna trial with the parameters of each FAILED trial in `retry` (harma ids), carrying its
+    id, unless one is already waiting from an earlier resume."""
+    trials = sorted(optuna_study.get_trials(deepcopy=False), key=lambda t: t.number)
+    waiting = {harma_id(t) for t in trials if t.state == optuna.trial.TrialState.WAITING}
+    failed = {harma_id(t): t for t in trials if t.state == optuna.trial.TrialState.FAIL}
+    for tid in sorted(retry - waiting):
+        if tid in failed:
+            optuna_study.enqueue_trial(dict(failed[tid].params), user_attrs={"harma_trial_id": tid})
 
 
 class OptunaAskTellSearcher(Searcher):
     """Suggests `{"trial": {...}}` configs from Optuna; tells Optuna COMPLETE / PRUNED / FAIL at the end."""
 
-    def __init__(self, study: Study, metric: str, resume_unfinished: bool = False):
+    def __init__(self, study: Study, metric: str, resume_unfinished: bool = False, retry: set[str] = frozenset()):
+        """`resume_unfinished`: hand out the RUNNING Optuna trials again first; `retry`: harma ids of FAILED
+        trials to run again (with their parameters, under their ids) before asking new ones."""
         super().__init__(metric=metric, mode=study.objective.mode)
         self.study = study
         self.optuna_study = open_optuna_study(study)
         self.base_values = study.base_values()
-        self.pending = unfinished_trials(self.optuna_study) if resume_unfinished else []
-        self.to_ask = max(0, (study.num_samples or 0) - finished_count(self.optuna_study) - len(self.pending)
-                          - (0 if resume_unfinished else len(unfinished_trials(self.optuna_study))))
+        enqueue_retries(self.optuna_study, set(retry))
+        running = unfinished_trials(self.optuna_study)
+        self.pending = running if resume_unfinished else []
+        done = finished_ids(self.optuna_study) - set(retry)
+        self.to_ask = max(0, (study.num_samples or 0) - len(done | {harma_id(t) for t in running}))
         self.live: dict[str, optuna.trial.Trial] = {}
 
     @property
@@ -83,10 +115,10 @@ class OptunaAskTellSearcher(Searcher):
         """See save()."""
 
     def _trial_config(self, trial: optuna.trial.Trial, overrides: dict[str, Any]) -> dict:
-        seed = self.study.seeds[0]
-        for key, value in (("harma_trial_id", search_trial_id(trial.number)), ("arm", None), ("seed", seed)):
+        seed, tid = self.study.seeds[0], harma_id(trial)
+        for key, value in (("harma_trial_id", tid), ("arm", None), ("seed", seed)):
             trial.set_user_attr(key, value)
-        return {"trial": {"trial_id": search_trial_id(trial.number), "arm": None, "seed": seed,
+        return {"trial": {"trial_id": tid, "arm": None, "seed": seed,
                           "overrides": {**overrides, "train.seed": seed}, "optuna_number": trial.number,
                           "warm_start_from": trial.user_attrs.get("warm_start_from")}}
 

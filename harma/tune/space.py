@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 import optuna
 from optuna.samplers import TPESampler
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
@@ -52,10 +53,19 @@ def _suggest(trial: optuna.trial.BaseTrial, spec: ParamSpec) -> Any:
     return trial.suggest_categorical(spec.key, list(spec.choices))
 
 
-def make_sampler(study: Study) -> TPESampler:
+def sampler_seed(seed: int | None, asked: int) -> int | None:
+    """The sampler's seed once `asked` trials exist: the study's seed for a new study, else a seed derived
+    from (seed, asked), so a resumed driver continues with fresh draws instead of replaying the first ones."""
+    if seed is None or asked == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, asked]).generate_state(1)[0])
+
+
+def make_sampler(study: Study, asked: int = 0) -> TPESampler:
     """Multivariate TPE with the constant liar (concurrent trials see running ones as bad) and the study's
-    sampler seed; `group=True` when the space has conditional keys, so that TPE models each set of keys
-    that occur together jointly instead of falling back to independent sampling for the conditional ones."""
+    sampler seed (`sampler_seed` once `asked` trials exist); `group=True` when the space has conditional keys,
+    so that TPE models each set of keys that occur together jointly instead of falling back to independent
+    sampling for the conditional ones."""
     if study.kind != "search" or study.search is None:
         raise StudyError(f"{study.source}: kind: a sampler needs kind search, got {study.kind!r}")
     conditional = any(spec.when is not None for spec in study.search.space.values())
@@ -66,7 +76,7 @@ def make_sampler(study: Study) -> TPESampler:
             multivariate=True,
             group=conditional,
             constant_liar=True,
-            seed=study.search.sampler.seed,
+            seed=sampler_seed(study.search.sampler.seed, asked),
             n_startup_trials=study.search.sampler.n_startup_trials,
         )
 

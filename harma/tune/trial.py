@@ -4,7 +4,8 @@ With one worker the trainer runs in the trial process itself (no worker-group st
 assigned it; with `workers_per_trial > 1` the trial builds and fits a Ray Train `TorchTrainer` (DDP, NCCL on
 GPU, gloo on CPU) whose run name derives from the harma trial id, so a restarted driver resumes it, and whose
 metrics reach Tune through `TuneReportCallback`.  The trial driver itself never touches CUDA.  Either way the
-trainer checkpoints into `<storage>/runs/<study>/<trial id>` and resumes from there after a restart.
+trainer checkpoints into `<storage>/runs/<study>/<trial id>`, and after a restart (a Tune retry of a killed
+worker, or `harma study resume`) it resumes from there and first reports again the epochs it already holds.
 """
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ import socket
 from pathlib import Path
 from typing import Any, Mapping
 
+from harma.atomic import write_text_atomic
 from harma.config import RunConfig
 from harma.train import NonFiniteLossError
 from harma.tune.records import flatten_epoch
 from harma.tune.study import Study
+
+NONFINITE_MARKER = "nonfinite-loss.txt"
 
 
 def trial_run_config(study: Study, trial: Mapping[str, Any], checkpoint_root: str) -> RunConfig:
@@ -39,12 +43,23 @@ def _planned_epochs(cfg: RunConfig) -> int:
 
 
 def run_trial(config: dict, study: Study, checkpoint_root: str, train_storage: str) -> None:
-    """Tune function trainable: `config["trial"]` = {"trial_id", "arm", "seed", "overrides"}."""
+    """Tune function trainable: `config["trial"]` = {"trial_id", "arm", "seed", "overrides"}.
+
+    A non-finite loss is deterministic, so it leaves `NONFINITE_MARKER` in the trial's folder: when Tune
+    retries the trial (FailureConfig, meant for killed workers), the retry fails at once instead of training
+    to the same NaN again."""
     cfg = trial_run_config(study, config["trial"], checkpoint_root)
-    if study.resources.workers_per_trial == 1:
-        _train_in_process(cfg)
-    else:
-        _train_with_torch_trainer(cfg, study, config["trial"]["trial_id"], train_storage)
+    marker = Path(cfg.train.out_dir) / NONFINITE_MARKER
+    if marker.is_file():
+        raise NonFiniteLossError(marker.read_text())
+    try:
+        if study.resources.workers_per_trial == 1:
+            _train_in_process(cfg)
+        else:
+            _train_with_torch_trainer(cfg, study, config["trial"]["trial_id"], train_storage)
+    except NonFiniteLossError as exc:
+        write_text_atomic(marker, str(exc))
+        raise
 
 
 def _train_in_process(cfg: RunConfig) -> None:
@@ -53,7 +68,7 @@ def _train_in_process(cfg: RunConfig) -> None:
     from harma.train import train
 
     where, planned = _where(), _planned_epochs(cfg)
-    train(cfg, report=lambda record: tune.report(flatten_epoch(record, planned, where)))
+    train(cfg, report=lambda record: tune.report(flatten_epoch(record, planned, where)), replay=True)
 
 
 def _worker_loop(loop_config: dict) -> None:
@@ -71,7 +86,7 @@ def _worker_loop(loop_config: dict) -> None:
     where, planned = _where(), _planned_epochs(cfg)
     try:
         train(cfg, report=lambda record: ray.train.report(flatten_epoch(record, planned, where)),
-              report_on_all_ranks=True)
+              report_on_all_ranks=True, replay=True)
     except NonFiniteLossError as exc:
         # Deterministic: retrying the worker group (FailureConfig) would diverge again.  Every rank sees the
         # same global loss and stops; rank 0 hands the message to the trial driver, which raises it once.

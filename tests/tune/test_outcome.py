@@ -61,7 +61,7 @@ def test_sigint_watch_raises_keyboard_interrupt_when_tune_is_not_watching():
 
 
 def _fake_run(summary=None, raise_interrupt=False):
-    def run_study(target, address=None, resume=False):
+    def run_study(target, address=None, resume=False, max_retries=2):
         if raise_interrupt:
             raise KeyboardInterrupt
         return summary

@@ -65,3 +65,64 @@ def test_resume_hands_out_running_trials_first(smoke):
     states = {t.number: t.state for t in optuna.load_study(study_name="smoke",
                                                            storage=smoke.optuna_storage_url()).get_trials()}
     assert states[1] == optuna.trial.TrialState.COMPLETE and a["trial_id"] == "trial-0000"
+
+
+def _params(smoke):
+    trials = optuna.load_study(study_name="smoke", storage=smoke.optuna_storage_url()).get_trials()
+    return [tuple(sorted(t.params.items())) for t in sorted(trials, key=lambda t: t.number)]
+
+
+@pytest.mark.parametrize("killed_after", [1, 2, 3])
+def test_a_resumed_search_never_replays_the_first_drivers_draws(smoke, killed_after):
+    smoke = dataclasses.replace(smoke, num_samples=6)
+    first = OptunaAskTellSearcher(smoke, "val_r_mean")
+    for i in range(killed_after):                     # asked, then the driver dies with them RUNNING
+        first.suggest(f"a{i}")
+    again = OptunaAskTellSearcher(smoke, "val_r_mean", resume_unfinished=True)
+    while again.suggest(f"b{len(_params(smoke))}") != "FINISHED":
+        pass
+    params = _params(smoke)
+    assert len(params) == 6 and len(set(params)) == 6     # six trials, six distinct configs
+    # the same resume from the same state draws the same configs (the reseeding is deterministic)
+    fresh = dataclasses.replace(smoke, name="smoke2")
+    first2 = OptunaAskTellSearcher(fresh, "val_r_mean")
+    for i in range(killed_after):
+        first2.suggest(f"a{i}")
+    again2 = OptunaAskTellSearcher(fresh, "val_r_mean", resume_unfinished=True)
+    while again2.suggest("c") != "FINISHED":
+        pass
+    other = optuna.load_study(study_name="smoke2", storage=fresh.optuna_storage_url()).get_trials()
+    assert [tuple(sorted(t.params.items())) for t in sorted(other, key=lambda t: t.number)] == params
+
+
+def test_resume_retries_a_failed_trial_under_its_id_with_its_parameters(smoke):
+    first = OptunaAskTellSearcher(smoke, "val_r_mean")
+    configs = [first.suggest(f"t{i}")["trial"] for i in range(4)]
+    for i in (0, 2, 3):
+        first.on_trial_complete(f"t{i}", result(4, 20.0 + i))
+    first.on_trial_complete("t1", result(2, 5.0), error=True)       # its worker was killed
+    again = OptunaAskTellSearcher(smoke, "val_r_mean", resume_unfinished=True, retry={"trial-0001"})
+    assert again.total == 1
+    retried = again.suggest("r")["trial"]
+    assert retried["trial_id"] == "trial-0001" and retried["overrides"] == configs[1]["overrides"]
+    assert again.suggest("s") == "FINISHED"
+    again.on_trial_complete("r", result(4, 30.0))
+    study = optuna.load_study(study_name="smoke", storage=smoke.optuna_storage_url())
+    assert [t.state.name for t in study.get_trials()] == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE", "COMPLETE"]
+    assert study.get_trials()[4].user_attrs["harma_trial_id"] == "trial-0001"
+    # a later resume has nothing left to run: four distinct ids are finished
+    assert OptunaAskTellSearcher(smoke, "val_r_mean", resume_unfinished=True).total == 0
+
+
+def test_a_retry_enqueued_by_a_driver_that_died_is_not_enqueued_twice(smoke):
+    first = OptunaAskTellSearcher(smoke, "val_r_mean")
+    for i in range(4):
+        first.suggest(f"t{i}")
+    for i in range(3):
+        first.on_trial_complete(f"t{i}", result(4, 20.0 + i))
+    first.on_trial_complete("t3", result(1, 1.0), error=True)
+    OptunaAskTellSearcher(smoke, "val_r_mean", resume_unfinished=True, retry={"trial-0003"})  # dies at once
+    again = OptunaAskTellSearcher(smoke, "val_r_mean", resume_unfinished=True, retry={"trial-0003"})
+    assert again.total == 1
+    assert again.suggest("r")["trial"]["trial_id"] == "trial-0003"
+    assert again.suggest("s") == "FINISHED"
