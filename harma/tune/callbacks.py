@@ -21,7 +21,7 @@ from harma.metrics import METRIC_KEYS, REPORTED_KEYS
 from harma.results.schema import StudyColumns, record_from_row
 from harma.results.store import ResultsStore
 from harma.results.trials import FAILED, RUNNING
-from harma.tune.records import GPU_KEYS, MEMORY_KEYS, Provenance, final_status, is_epoch_result
+from harma.tune.records import FAILURE_KEY, GPU_KEYS, MEMORY_KEYS, Provenance, final_status, is_epoch_result
 from harma.tune.study import Study
 from harma.tune.trial import trial_run_config
 
@@ -109,6 +109,8 @@ class ParquetResults(Callback):
                   f"{self.retries[tid]} of {self.max_retries}, from its checkpoint", flush=True)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
+        if FAILURE_KEY in result:
+            self._row(trial)["_last"] = result
         if not is_epoch_result(result):
             return
         row = self._row(trial)
@@ -136,7 +138,7 @@ class ParquetResults(Callback):
         status = final_status(row.get("_last"), error)
         row.update({"status": status, "finished_at": _now()})
         if status == FAILED:
-            row["error"] = _error_text(trial)
+            row["error"] = (row.get("_last") or {}).get(FAILURE_KEY) or _error_text(trial)
         self._elapsed(row["trial_id"], row)
         self._write(row)
         self._report(row)

@@ -20,6 +20,7 @@ from harma.metrics import METRIC_KEYS, REPORTED_KEYS
 from harma.results.trials import COMPLETE, FAILED, PRUNED
 
 MEMORY_KEYS = ("peak_rss_bytes", "peak_gpu_bytes")
+FAILURE_KEY = "trial_failure"    # in a trial's last result: why it failed deterministically
 # Failures that a rerun repeats (same config, same seed): never retried, by Tune or by `harma study resume`.
 DETERMINISTIC_ERRORS = ("NonFiniteLossError", "ConfigError", "StudyError", "DataError", "WeightsError")
 GPU_KEYS = ("gpu_name", "gpu_count", "cuda_version")
@@ -65,9 +66,17 @@ def flatten_epoch(record: Mapping[str, Any], planned_epochs: int, where: Mapping
     return flat
 
 
+def failure_result(error: BaseException, metric: str) -> dict[str, Any]:
+    """The last result of a trial that failed for a reason a rerun repeats (a non-finite loss): reported, not
+    raised, so Tune's retries (meant for killed workers) never rerun it; `metric` (NaN) satisfies Tune's check
+    that every result carries the objective."""
+    return {FAILURE_KEY: f"{type(error).__name__}: {error}", metric: float("nan")}
+
+
 def final_status(result: Mapping[str, Any] | None, error: bool) -> str:
-    """FAILED on error; COMPLETE when the trial reached its planned epochs; else PRUNED (stopped early)."""
-    if error:
+    """FAILED on error or a failure result; COMPLETE when the trial reached its planned epochs; else PRUNED
+    (stopped early)."""
+    if error or (result and FAILURE_KEY in result):
         return FAILED
     if not result or "epoch" not in result:
         return PRUNED

@@ -14,13 +14,11 @@ import socket
 from pathlib import Path
 from typing import Any, Mapping
 
-from harma.atomic import write_text_atomic
 from harma.config import RunConfig
 from harma.train import NonFiniteLossError
-from harma.tune.records import flatten_epoch
+from harma.tune.columns import objective_column
+from harma.tune.records import failure_result, flatten_epoch
 from harma.tune.study import Study
-
-NONFINITE_MARKER = "nonfinite-loss.txt"
 
 
 def trial_run_config(study: Study, trial: Mapping[str, Any], checkpoint_root: str) -> RunConfig:
@@ -45,21 +43,18 @@ def _planned_epochs(cfg: RunConfig) -> int:
 def run_trial(config: dict, study: Study, checkpoint_root: str, train_storage: str) -> None:
     """Tune function trainable: `config["trial"]` = {"trial_id", "arm", "seed", "overrides"}.
 
-    A non-finite loss is deterministic, so it leaves `NONFINITE_MARKER` in the trial's folder: when Tune
-    retries the trial (FailureConfig, meant for killed workers), the retry fails at once instead of training
-    to the same NaN again."""
+    A non-finite loss is deterministic: the trial reports it as its last result (`failure_result`) and ends,
+    so Tune's retries, meant for killed workers, never rerun it; any other error propagates to Tune."""
+    from ray import tune
+
     cfg = trial_run_config(study, config["trial"], checkpoint_root)
-    marker = Path(cfg.train.out_dir) / NONFINITE_MARKER
-    if marker.is_file():
-        raise NonFiniteLossError(marker.read_text())
     try:
         if study.resources.workers_per_trial == 1:
             _train_in_process(cfg)
         else:
             _train_with_torch_trainer(cfg, study, config["trial"]["trial_id"], train_storage)
     except NonFiniteLossError as exc:
-        write_text_atomic(marker, str(exc))
-        raise
+        tune.report(failure_result(exc, objective_column(study)))
 
 
 def _train_in_process(cfg: RunConfig) -> None:

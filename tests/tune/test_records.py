@@ -60,3 +60,17 @@ def test_parquet_callback_writes_the_tie_gap_as_an_epoch_row(tmp_path):
     for key, value in {**study.base_set, **overrides}.items():
         section, name = key.split(".", 1)
         assert config[section][name] == value and row[f"param.{key}"] == value
+
+
+def test_a_failure_result_is_failed_and_never_retried():
+    from harma.train import NonFiniteLossError
+    from harma.tune.records import FAILURE_KEY, failure_result, final_status, is_retryable
+
+    result = failure_result(NonFiniteLossError("epoch 2 step 5: loss is nan"), "val_r_mean")
+    assert final_status(result, error=False) == "FAILED"
+    assert result[FAILURE_KEY] == "NonFiniteLossError: epoch 2 step 5: loss is nan"
+    assert result["val_r_mean"] != result["val_r_mean"]            # NaN: Tune sees the objective key
+    assert not is_retryable(result[FAILURE_KEY])
+    assert is_retryable("ray.exceptions.ActorDiedError: The actor died unexpectedly")
+    assert is_retryable(None)
+    assert not is_retryable("harma.config.ConfigError: train.batch_size: expected ...")

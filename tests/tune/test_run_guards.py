@@ -1,0 +1,52 @@
+"""Guards `harma study run|resume` applies before any Ray starts: a study another live driver holds is refused
+naming it, and a new study never silently resumes checkpoints an earlier run of its name left behind."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+from harma.cli import main
+from harma.tune.lock import this_driver
+
+STUDY = """
+name: guarded
+kind: ablation
+base: {config: synthetic-tiny}
+resources: {gpus_per_trial: 0, cpus_per_worker: 1, workers_per_trial: 1}
+seeds: [1]
+scheduler: {type: none}
+storage: results
+arms: {a: {}}
+"""
+
+
+def _one_line(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_a_study_held_by_a_live_driver_is_refused(scratch, capsys, monkeypatch):
+    monkeypatch.chdir(scratch)
+    (scratch / "studies" / "guarded.yaml").write_text(STUDY)
+    holder = this_driver()                      # this very process: alive, so the lock is not stale
+    (scratch / "results" / "locks").mkdir(parents=True)
+    (scratch / "results" / "locks" / "guarded.lock").write_text(json.dumps(asdict(holder)))
+    for argv in (["study", "run", "studies/guarded.yaml"], ["study", "resume", "guarded"]):
+        assert main(argv) == 2
+        line = _one_line(capsys)
+        assert f"being run by another driver, pid {holder.pid} on host {holder.host}" in line
+    assert not (scratch / "results" / "trials").exists()
+
+
+def test_a_new_study_refuses_checkpoints_an_earlier_run_left(scratch, capsys, monkeypatch):
+    monkeypatch.chdir(scratch)
+    (scratch / "studies" / "guarded.yaml").write_text(STUDY)
+    stale = scratch / "results" / "runs" / "guarded" / "a-s1"
+    stale.mkdir(parents=True)
+    (stale / "last.pt").write_bytes(b"old")
+    assert main(["study", "run", "studies/guarded.yaml"]) == 2
+    line = _one_line(capsys)
+    assert str(scratch / "results" / "runs" / "guarded") in line and "delete that folder" in line
+    assert not (scratch / "results" / "locks" / "guarded.lock").exists()      # the lock was released
