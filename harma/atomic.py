@@ -3,7 +3,10 @@
 The bytes go to a temporary file in the same folder (`.<name>.<random>.tmp`, hidden from dataset readers),
 which is flushed and fsynced, then renamed over the final name with os.replace, and the folder is fsynced so
 the rename survives a crash; on any error the temporary file is removed and the error propagates.  Used for
-configs, checkpoints and results files alike.
+configs, checkpoints and results files alike.  What harma creates is private: files 0600 and folders 0700,
+narrowed further by the user's umask, never widened (`make_private_dirs`, `create_private_file`; mkstemp makes
+the temporary file 0600, so a replaced file is 0600 again).  Folders that exist, and a file that
+`create_private_file` finds, keep their modes.
 """
 from __future__ import annotations
 
@@ -12,11 +15,14 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
 
 def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
     """Call `write(fh)` on a temporary file next to `path`, then move it over `path`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -29,6 +35,33 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+def make_private_dirs(folder: str | os.PathLike) -> None:
+    """Create `folder` and its missing parents with mode 0700 & ~umask; folders that exist are left alone."""
+    folder = Path(folder)
+    missing = []
+    while not folder.is_dir():
+        missing.append(folder)
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    for each in reversed(missing):
+        try:
+            os.mkdir(each, PRIVATE_DIR_MODE)
+        except FileExistsError:
+            if not each.is_dir():  # a file in the way: the same error os.makedirs would give
+                raise
+
+
+def create_private_file(path: str | os.PathLike) -> None:
+    """Create an empty `path` with mode 0600 & ~umask (its missing folders 0700) unless it exists already."""
+    path = Path(path)
+    make_private_dirs(path.parent)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+    except FileExistsError:
+        pass
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:

@@ -1,5 +1,7 @@
-"""Shared fixtures: tiny configs on CPU, and a per-session synthetic data set."""
+"""Shared fixtures: tiny configs on CPU, a per-session synthetic data set, and a scoped umask."""
 from __future__ import annotations
+
+import os
 
 import pytest
 import torch
@@ -11,6 +13,15 @@ from harma.config import load_config
 def _torch_threads():
     torch.set_num_threads(2)
     yield
+
+
+@pytest.fixture
+def umask():
+    """umask(value) sets the process umask for this test; the previous one comes back after it."""
+    old = os.umask(0o022)
+    os.umask(old)
+    yield os.umask
+    os.umask(old)
 
 
 @pytest.fixture(scope="session")

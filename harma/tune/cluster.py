@@ -1,15 +1,18 @@
 """Getting a Ray to run a study on, and checking the study fits it before anything starts.
 
-No address (and no RAY_ADDRESS): start a local Ray bound to 127.0.0.1 with a capped object store and the
-study's custom resources.  `auto`, `HOST:PORT` or `ray://HOST:PORT`: connect, after a TCP reachability check
-so a wrong address is one clear error within seconds.  Then: every custom resource the study asks for must
-exist on some node, a trial's per-worker GPU request must fit on one node, results storage must be shared
-when the cluster spans several hosts, and `max_concurrent` derives from the cluster and the trial request.
+No address (and no RAY_ADDRESS): start a private local Ray with a capped object store and the study's
+custom resources, with node address 127.0.0.1 and every TCP listener (GCS, raylet, object manager, workers,
+dashboard and runtime-env agents, metrics exporters) bound there.  `auto`, `HOST:PORT` or `ray://HOST:PORT`:
+connect, after a TCP reachability check so a wrong address is one clear error within seconds.  Then: every
+custom resource the study asks for must exist on some node, a trial's per-worker GPU request must fit on one
+node, results storage must be shared when the cluster spans several hosts, and `max_concurrent` derives from
+the cluster and the trial request.
 """
 from __future__ import annotations
 
 import os
 import socket
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from harma.tune.study import Study
@@ -49,7 +52,9 @@ def _check_reachable(address: str, timeout: float = 10.0) -> None:
 
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
-LOOPBACK_CLIENT_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token"}
+LOCAL_NODE_IP = "127.0.0.1"
+ENABLE_CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+LOOPBACK_CLIENT_ENV = {ENABLE_CLUSTER_ENV: "0", "RAY_AUTH_MODE": "token"}
 
 
 def _ray_token_available() -> bool:
@@ -73,7 +78,7 @@ def _loopback_client_defaults(address: str) -> dict[str, str]:
     if not _ray_token_available():
         applied.pop("RAY_AUTH_MODE", None)  # token mode without a token fails in ray.init; leave it to Ray
     os.environ.update(applied)
-    if "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER" in applied:
+    if ENABLE_CLUSTER_ENV in applied:
         from ray._private import ray_constants
 
         ray_constants.ENABLE_RAY_CLUSTER = False  # else ray.init swaps 127.0.0.1 for the LAN address
@@ -100,7 +105,7 @@ def connect(study: Study, address: str | None) -> bool:
     ~/.ray/auth_token, where Ray reads it from), RAY_AUTH_MODE=token (else Ray sends no token to an explicit
     address and a token-auth cluster refuses the client).  A value the user set, "1" or "disabled" included,
     is kept.  Nodes are not affected: they get their settings from whoever started them.
-    With no address, a private local Ray bound to 127.0.0.1 is started.
+    With no address, a private local Ray whose every listener binds 127.0.0.1 is started (see _loopback_node).
     """
     import ray
 
@@ -116,12 +121,51 @@ def connect(study: Study, address: str | None) -> bool:
         except (ConnectionError, RuntimeError) as exc:
             raise ClusterError(f"--address {address}: cannot connect to Ray ({exc})") from None
         return False
+    _start_local(study, runtime_env)
+    return True
+
+
+@contextmanager
+def _loopback_node():
+    """While a local Ray starts: keep its node address 127.0.0.1, then restore what was there.
+
+    On Linux ray.init replaces 127.0.0.1 with the machine's LAN address unless RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER
+    is 0, and every Ray process binds to all interfaces unless its node address is loopback.  Ray caches that
+    variable at import, so the cached value is flipped too; the processes ray.init spawns (GCS, raylet, agents,
+    which later spawn the workers) inherit the variable.  Both are put back when ray.init returns, so a later
+    ray.init(address=...) in this process sees the user's own setting again.
+    """
+    from ray._private import ray_constants
+
+    saved_env = os.environ.get(ENABLE_CLUSTER_ENV)
+    saved_flag = ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[ENABLE_CLUSTER_ENV] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved_flag
+        if saved_env is None:
+            os.environ.pop(ENABLE_CLUSTER_ENV, None)
+        else:
+            os.environ[ENABLE_CLUSTER_ENV] = saved_env
+
+
+def _start_local(study: Study, runtime_env: dict) -> None:
+    """ray.init of a private Ray on 127.0.0.1; ClusterError (after shutting it down) if Ray took another address."""
+    import ray
+
     cpus = os.cpu_count() or 1
     custom = {name: float(max(cpus, study.max_concurrent or 0)) for name in study.resources.custom}
-    ray.init(num_cpus=cpus, resources=custom, object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-             include_dashboard=False, _node_ip_address="127.0.0.1", runtime_env=runtime_env,
-             log_to_driver=False, configure_logging=False)
-    return True
+    with _loopback_node():
+        ray.init(num_cpus=cpus, resources=custom, object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+                 include_dashboard=False, _node_ip_address=LOCAL_NODE_IP, runtime_env=runtime_env,
+                 log_to_driver=False, configure_logging=False)
+    node_ip = ray.util.get_node_ip_address()
+    if node_ip != LOCAL_NODE_IP:
+        ray.shutdown()
+        raise ClusterError(f"the local Ray took address {node_ip} instead of {LOCAL_NODE_IP} (this Ray version "
+                           f"ignores {ENABLE_CLUSTER_ENV}=0); refusing to run a study on a network-reachable Ray")
 
 
 @dataclass(frozen=True)

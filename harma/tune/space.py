@@ -19,6 +19,7 @@ from optuna.samplers import TPESampler
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
+from harma.atomic import create_private_file
 from harma.tune.study import ParamSpec, Study, StudyError, dependency_order
 
 JOURNAL_PREFIX = "journal:"
@@ -83,15 +84,16 @@ def make_sampler(study: Study, asked: int = 0) -> TPESampler:
 
 def make_optuna_storage(url_or_journal: str) -> BaseStorage:
     """`journal:<path>` -> JournalStorage on a file; any other value is an RDB URL (sqlite:///, postgresql://,
-    mysql://).  Parent folders of journal and sqlite files are created."""
+    mysql://).  A journal or sqlite file that does not exist is created empty, 0600 in 0700 folders (see
+    harma.atomic.create_private_file; SQLite takes an empty file as a new database)."""
     if url_or_journal.startswith(JOURNAL_PREFIX):
         path = Path(url_or_journal[len(JOURNAL_PREFIX):]).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        create_private_file(path)
         return JournalStorage(JournalFileBackend(str(path)))
     if url_or_journal.startswith(SQLITE_PREFIX):
         db = url_or_journal[len(SQLITE_PREFIX):].split("?", 1)[0]
-        if db and db != ":memory:":
-            Path(db).parent.mkdir(parents=True, exist_ok=True)
+        if db and db != ":memory:" and not db.startswith("file:"):
+            create_private_file(db)
         # Several processes may open the file; wait for a lock instead of failing at once.
         return RDBStorage(url_or_journal, engine_kwargs={"connect_args": {"timeout": 60}})
     return RDBStorage(url_or_journal)

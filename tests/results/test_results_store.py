@@ -150,6 +150,27 @@ def test_same_major_other_minor_reads(tmp_path):
     assert len(store.read_trials()) == 1
 
 
+def test_new_results_folders_are_0700_and_files_0600_existing_root_kept(tmp_path, umask):
+    import stat
+
+    umask(0o022)
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    existing.chmod(0o755)
+    for root in (tmp_path / "new", existing):
+        store = ResultsStore(root)
+        write(store, full_record())
+        store.write_epoch("abl", "t001", 1, {"val": {"r_mean": 1.0}}, seconds=2.0)
+    modes = {p.relative_to(tmp_path).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in tmp_path.rglob("*")}
+    assert modes.pop("existing") == 0o755
+    files = {k for k in modes if k.endswith(".parquet")}
+    assert files == {f"{root}/{name}" for root in ("new", "existing")
+                     for name in ("trials/study=abl/t001.parquet", "epochs/study=abl/t001-e0001.parquet")}
+    assert {k: v for k, v in modes.items() if k in files} == dict.fromkeys(files, 0o600)
+    assert {k: v for k, v in modes.items() if k not in files} == dict.fromkeys(set(modes) - files, 0o700)
+    assert "new" in modes and "existing/trials/study=abl" in modes
+
+
 def test_writes_leave_no_temporary_files(tmp_path):
     store = ResultsStore(tmp_path)
     for e in range(3):

@@ -216,6 +216,18 @@ def test_journal_storage(tmp_path):
     assert len(_use(make_optuna_storage(f"journal:{path}"))) == 4
 
 
+def test_optuna_files_are_0600_in_0700_folders(tmp_path, umask):
+    import stat
+
+    umask(0o022)
+    db, journal = tmp_path / "deep" / "er" / "o.db", tmp_path / "j" / "o.log"
+    _use(make_optuna_storage(f"sqlite:///{db}"))
+    _use(make_optuna_storage(f"journal:{journal}"))
+    modes = {p.relative_to(tmp_path).as_posix(): stat.S_IMODE(p.stat().st_mode)
+             for p in (db, db.parent, db.parent.parent, journal, journal.parent)}
+    assert modes == {"deep/er/o.db": 0o600, "deep/er": 0o700, "deep": 0o700, "j/o.log": 0o600, "j": 0o700}
+
+
 def test_default_study_storage_is_sqlite_under_storage(tiny_study, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     storage = study_storage(tiny_study)
