@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from harma import distributed as dist_utils
+from harma.atomic import make_private_dirs
 from harma.checkpoint import load_checkpoint, load_trainable, save_atomic, trainable_state
 from harma.config import ConfigError, RunConfig, load_config, resume_conflicts, save_config, write_text_atomic
 from harma.evaluate import evaluate_split
@@ -183,7 +184,7 @@ def train(cfg: RunConfig, report: ReportFn | None = None, report_on_all_ranks: b
     out_dir = Path(cfg.train.out_dir)
     _check_same_run(out_dir, cfg)
     if rank == 0:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(out_dir)
         save_config(cfg, out_dir / "config.yaml")
 
     from harma.data import build_datasets

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from harma.atomic import make_private_dirs
 from harma.results.schema import StudyColumns, record_from_row
 from harma.results.store import ResultsStore
 from harma.results.trials import COMPLETE, FAILED, FINISHED, PRUNED, RUNNING, SEED_KEY, best_first, row_overrides
@@ -176,6 +177,9 @@ def _run_locked(study: Study, address: str | None, resume: bool, echo: Callable[
                          f"`harma study resume {study.name}` continues it, or give the study a new name")
     if not resume and not study.storage_is_remote:
         _check_no_stale_runs(study, checkpoints)
+    if not study.storage_is_remote:
+        for folder in (checkpoints, ray_storage):
+            make_private_dirs(folder)                 # before Ray and the trainer create them 0755
     retry = _retry_ids(recorded) if resume else set()
     finished = _finished_ids(recorded) - retry
     warm = plan_warm_start(study, store) if study.kind == "search" and not resume else []
