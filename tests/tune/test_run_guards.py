@@ -50,3 +50,21 @@ def test_a_new_study_refuses_checkpoints_an_earlier_run_left(scratch, capsys, mo
     line = _one_line(capsys)
     assert str(scratch / "results" / "runs" / "guarded") in line and "delete that folder" in line
     assert not (scratch / "results" / "locks" / "guarded.lock").exists()      # the lock was released
+
+
+def test_a_new_study_under_a_name_with_results_is_refused(scratch, capsys, monkeypatch):
+    from harma.results.store import ResultsStore
+    from harma.tune.runner import columns_for
+    from harma.tune.study import load_study
+
+    monkeypatch.chdir(scratch)
+    (scratch / "studies" / "guarded.yaml").write_text(STUDY)
+    study = load_study("studies/guarded.yaml")
+    store = ResultsStore(study.storage_path())
+    store.write_trial({"study": "guarded", "trial_id": "a-s1", "kind": "ablation", "arm": "a", "seed": 1,
+                       "status": "COMPLETE", "params": {}}, columns_for(study, store))
+    before = sorted(p.read_bytes() for p in (scratch / "results" / "trials").rglob("*.parquet"))
+    assert main(["study", "run", "studies/guarded.yaml"]) == 2
+    line = _one_line(capsys)
+    assert "already has results" in line and "harma study resume guarded" in line
+    assert sorted(p.read_bytes() for p in (scratch / "results" / "trials").rglob("*.parquet")) == before
