@@ -19,6 +19,7 @@ from harma.results.trials import COMPLETE, FAILED, FINISHED, PRUNED, RUNNING, SE
 from harma.tune.columns import objective_column, study_columns
 from harma.tune.outcome import SigintWatch
 from harma.tune.records import provenance
+from harma.tune.snapshot import save_study_snapshot
 from harma.tune.study import Study, StudyError, load_study
 from harma.tune.warm_start import enqueue, plan_warm_start
 
@@ -138,6 +139,7 @@ def run_study(study_or_path: Study | str, address: str | None = None, resume: bo
     study = study_or_path if isinstance(study_or_path, Study) else load_study(study_or_path)
     root, checkpoints, ray_storage = _storage_dirs(study)
     store = ResultsStore(root)
+    save_study_snapshot(study, resume)
     columns = columns_for(study, store)
     if resume:
         rewritten = store.conform(columns)
