@@ -34,6 +34,7 @@ STUDY_FILE = "study.yaml"
 BASE_FILE = "base.yaml"
 DEFAULT_STORAGE = next(f.default for f in dataclasses.fields(Study) if f.name == "storage")
 FREE_BASE_KEYS = hconfig.RESUME_FREE_KEYS - {"train.epochs"}   # base config keys that do not change a trial
+SEED_KEY = "train.seed"                                        # compared as `seeds`
 SHOWN = 6
 
 
@@ -116,7 +117,8 @@ def trial_fields(study: Study) -> dict[str, Any]:
               "resources.workers_per_trial": study.resources.workers_per_trial}
     fields.update({f"search.space.{k}": spec for k, spec in (search.space.items() if search else ())})
     fields.update({f"arms.{arm}": overrides for arm, overrides in study.arms.items()})
-    fields.update({f"base config {k}": v for k, v in study.base_values().items() if k not in FREE_BASE_KEYS})
+    fields.update({f"base config {k}": v for k, v in study.base_values().items()
+                   if k not in FREE_BASE_KEYS and k != SEED_KEY})
     return fields
 
 
@@ -127,16 +129,30 @@ def _all_fields(study: Study) -> dict[str, Any]:
             "search.warm_start": study.search.warm_start if study.search else None}
 
 
+def _spec_text(spec: ParamSpec) -> str:
+    """`float 1e-05..0.03 log`, `int 8..32 step 8`, `choices [0.0, 0.5]`, with ` when KEY OP VALUE`."""
+    if spec.type == "categorical":
+        text = f"choices {list(spec.choices)!r}"
+    else:
+        text = f"{spec.type} {spec.low!r}..{spec.high!r}" + (f" step {spec.step}" if (spec.step or 1) > 1 else "") \
+            + (" log" if spec.log else "")
+    return text + (f" when {spec.when.key} {spec.when.op} {spec.when.value!r}" if spec.when else "")
+
+
+_ABSENT = object()
+
+
 def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    if value is _ABSENT:
+        return "(none)"
+    text = _spec_text(value) if isinstance(value, ParamSpec) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """`key: old -> new` for each key whose value differs (`(none)` where one side lacks it)."""
-    missing = "(none)"
-    return [f"{k}: {_shown(old.get(k, missing))} -> {_shown(new.get(k, missing))}"
-            for k in dict.fromkeys([*old, *new]) if old.get(k, missing) != new.get(k, missing)]
+    return [f"{k}: {_shown(old.get(k, _ABSENT))} -> {_shown(new.get(k, _ABSENT))}"
+            for k in dict.fromkeys([*old, *new]) if old.get(k, _ABSENT) != new.get(k, _ABSENT)]
 
 
 # --------------------------------------------------------------------------------------- reading, writing

@@ -173,7 +173,9 @@ def edit(data: dict, change) -> None:
 
 
 @pytest.mark.parametrize("change, named", [
-    (lambda d: d["search"]["space"]["optim.lr"].update(high=0.1), "search.space.optim.lr"),
+    (lambda d: d["search"]["space"]["optim.lr"].update(high=0.1),
+     "search.space.optim.lr: float 1e-05..0.03 log -> float 1e-05..0.1 log"),
+    (lambda d: d["search"]["space"].pop("loss.margin"), "search.space.loss.margin: float 0.05..0.5 -> (none)"),
     (lambda d: d["base"]["set"].update({"adapter.bottleneck": 32}), "base config adapter.bottleneck: 16 -> 32"),
     (lambda d: d.update(seeds=[1]), "seeds: (3407,) -> (1,)"),
     (lambda d: d["resources"].update(workers_per_trial=2), "resources.workers_per_trial: 1 -> 2"),
@@ -186,6 +188,7 @@ def test_resume_refuses_a_study_file_that_changes_trials(running, change, named)
     message = str(err.value)
     assert message.startswith("studies/smoke.yaml: differs from the snapshot saved when study 'smoke' ran"), message
     assert named in message and "\n" not in message, message
+    assert "base config train.seed" not in message   # the seed is compared once, as `seeds`
 
 
 @pytest.mark.parametrize("change", [
