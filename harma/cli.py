@@ -1,7 +1,8 @@
 """The `harma` command: train, eval, model info, data synth, study run/status/resume, results and report.
 
 Each subcommand imports its module only when run, so `harma train` works without Ray or plotly installed.
-Errors from bad input (config, data, weights, study files) print one line and exit with status 2.
+Errors from bad input (config, data, weights, study files) and files that cannot be written (a full disk, a
+read-only folder: harma.atomic.WriteError) print one line and exit with status 2.
 """
 from __future__ import annotations
 
@@ -39,12 +40,27 @@ def _print_epoch(record: dict) -> None:
           f"lr={record['lr']:.2e}  {record['epoch_seconds']:.1f}s  {record['images_per_s']:.1f} img/s", flush=True)
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+def check_train_inputs(cfg) -> None:
+    """What would fail a training run later, refused now: an image size the arch cannot take, a batch larger
+    than each process's share of the train split, an output folder this process cannot write."""
+    from harma import distributed
+    from harma.data.split_size import check_batch_fits
     from harma.model.build import check_image_size
+    from harma.writable import write_problem
+
+    check_image_size(cfg)
+    check_batch_fits(cfg, world=distributed.env_world_size())
+    problem = write_problem(cfg.train.out_dir)
+    if problem:
+        raise ConfigError(f"train.out_dir: expected a folder this process can write, got {cfg.train.out_dir!r} "
+                          f"({problem})")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
     from harma.train import train
 
     cfg = load_config(args.config, args.overrides)
-    check_image_size(cfg)
+    check_train_inputs(cfg)
     summary = train(cfg, report=_print_epoch)
     from harma import distributed
     if distributed.is_main():
@@ -122,7 +138,9 @@ def _add_optional(sub, module: str, function: str) -> None:
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [ConfigError, FileNotFoundError]
+    from harma.atomic import WriteError
+
+    errors: list[type[BaseException]] = [ConfigError, FileNotFoundError, WriteError]
     from harma.checkpoint import CheckpointError
     from harma.model.build import WeightsError
     errors += [WeightsError, CheckpointError]

@@ -41,6 +41,24 @@ def tiny_cfg(synth_root, tmp_path):
 
 
 @pytest.fixture
+def read_only_dir(tmp_path):
+    """A 0555 folder; skipped where this user can write into it anyway (root: os.geteuid() == 0)."""
+    import os
+
+    from harma.writable import write_problem
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        if os.geteuid() == 0 and write_problem(ro) is None:
+            pytest.skip("root ignores permission bits")
+        yield ro
+    finally:
+        ro.chmod(0o755)
+
+
+@pytest.fixture
 def poison_loss(monkeypatch):
     """poison_loss(call, factor): the trainer's `call`-th loss (1-based) is multiplied by `factor` (nan, inf)."""
     import harma.train_step as train_step

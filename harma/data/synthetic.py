@@ -44,6 +44,7 @@ SHAPES = ("circle", "square", "triangle")
 REGIONS = {"upper left": (0.0, 0.0), "upper right": (0.5, 0.0), "lower left": (0.0, 0.5),
            "lower right": (0.5, 0.5), "center": (0.25, 0.25)}      # top-left corner of a half-size box
 COUNTS = {1: "one", 2: "two", 3: "three", 4: "four"}
+CAPTIONS_PER_IMAGE = 5                                             # what _captions writes
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,11 @@ def split_sizes(n_images: int) -> tuple[int, int, int]:
         raise DataError(f"synthetic data set: n_images must be >= 6 (2 per split), got {n_images}")
     n_val = max(2, round(0.15 * n_images))
     return n_images - 2 * n_val, n_val, n_val
+
+
+def train_captions(n_images: int) -> int:
+    """Entries of the train split (one per caption) of a set of `n_images` images, without generating it."""
+    return split_sizes(n_images)[0] * CAPTIONS_PER_IMAGE
 
 
 def write_synthetic_dataset(out_dir: str | os.PathLike, n_images: int, seed: int = 0,

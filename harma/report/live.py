@@ -110,19 +110,19 @@ def seconds(text: str) -> float:
     return value
 
 
-def live_report_for(study_file: str | Path, out_dir: str | None, every: float = DEFAULT_EVERY
+def live_report_for(study_file, out_dir: str | None, every: float = DEFAULT_EVERY
                     ) -> contextlib.AbstractContextManager:
-    """For `harma study run|resume --report [DIR]`: a live report of the study in `study_file` written to
-    DIR (default reports/<name>) around the block, or a no-op context when `out_dir` is None."""
+    """For `harma study run|resume --report [DIR]`: a live report of the study (a loaded Study, or the study
+    file to load) written to DIR (default reports/<name>) around the block, or a no-op context when `out_dir`
+    is None."""
     if out_dir is None:
         return contextlib.nullcontext()
-    from harma.report.spec import load_spec
+    from harma.report.spec import spec_of
     from harma.results.store import ResultsStore
-    from harma.tune.study import load_study, resolve_study_path
+    from harma.tune.study import Study, load_study
 
-    path = resolve_study_path(study_file)
-    study = load_study(path)
+    study = study_file if isinstance(study_file, Study) else load_study(study_file)
     report = LiveReport(ResultsStore(study.storage_path()), study.name, out_dir or Path("reports") / study.name,
-                        spec=load_spec(path), every=every)
+                        spec=spec_of(study), every=every)
     print(f"live report: {report.out_dir / 'index.html'} (rebuilt when results change, at most every {every:g} s)")
     return live_report(report)

@@ -47,7 +47,12 @@ def load_spec(path: str | os.PathLike) -> StudySpec:
         study = load_study(path)
     except (StudyError, ConfigError, OSError) as exc:
         raise SpecError(f"study file {path}: {exc}") from None
-    return StudySpec(name=study.name, source=str(path), base_config=study.base_config,
+    return spec_of(study, str(path))
+
+
+def spec_of(study, source: str | None = None) -> StudySpec:
+    """The StudySpec of a loaded `harma.tune.study.Study` (`source`: the file to name, default its own)."""
+    return StudySpec(name=study.name, source=source or study.source, base_config=study.base_config,
                      base_set=dict(study.base_set), arms={a: dict(o) for a, o in study.arms.items()},
                      cpus_per_trial=float(study.resources.cpus_per_trial),
                      gpus_per_trial=float(study.resources.gpus_per_trial))

@@ -1,20 +1,28 @@
-"""`harma study run|status|resume`: the study commands, registered into the `harma` CLI."""
+"""`harma study run|status|resume`: the study commands, registered into the `harma` CLI.
+
+`status` and `resume` take a study file or a bare name; a name with no `studies/NAME.yaml` is read from the
+snapshot the study saved in its results storage (`--results ROOT`, default `results`: harma.tune.snapshot).
+Before Ray starts, `run` and `resume` check that the results storage is writable and that `--address` is a
+Ray cluster (harma.tune.preflight).
+"""
 from __future__ import annotations
 
 import argparse
 
 
-def _run(args: argparse.Namespace, target: str, resume: bool) -> int:
+def _run(args: argparse.Namespace, study, target: str, resume: bool) -> int:
     """Run or resume, then exit 0, 130 (SIGINT) or 1 (trials missing, too many FAILED) with one stderr line."""
     import sys
 
     from harma.report.live import live_report_for
     from harma.tune.outcome import SIGINT_EXIT, study_outcome
+    from harma.tune.preflight import preflight
     from harma.tune.runner import run_study
 
+    preflight(study, args.address)
     try:
-        with live_report_for(target, args.report, args.report_every):
-            summary = run_study(target, address=args.address, resume=resume, max_retries=args.max_retries)
+        with live_report_for(study, args.report, args.report_every):
+            summary = run_study(study, address=args.address, resume=resume, max_retries=args.max_retries)
     except KeyboardInterrupt:
         print(f"harma: study {target} stopped by SIGINT (Ctrl-C) before it finished; `harma study resume "
               f"{target}` continues it", file=sys.stderr)
@@ -35,11 +43,15 @@ def _count(text: str) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    return _run(args, args.file, resume=False)
+    from harma.tune.study import load_study
+
+    return _run(args, load_study(args.file), args.file, resume=False)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    return _run(args, args.name, resume=True)
+    from harma.tune.snapshot import find_study
+
+    return _run(args, find_study(args.name, args.results, resume=True), args.name, resume=True)
 
 
 def _add_report_args(p: argparse.ArgumentParser) -> None:
@@ -63,9 +75,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     from harma.results.overrides import set_command
     from harma.results.store import ResultsStore
     from harma.results.trials import best_first, objective_label, row_overrides
-    from harma.tune.study import load_study
+    from harma.tune.snapshot import find_study
 
-    study = load_study(args.name)
+    study = find_study(args.name, args.results)
     store = ResultsStore(args.results or study.storage_path())
     trials = store.read_trials(study.name)
     if len(trials) == 0:
@@ -107,11 +119,16 @@ def add_study_commands(sub) -> None:
     _add_report_args(p)
     p.set_defaults(func=cmd_run)
     p = study.add_parser("resume", help="continue a study after its driver died")
-    p.add_argument("name", help="study name (studies/NAME.yaml) or study file")
+    p.add_argument("name", help="study file, or study name (studies/NAME.yaml, else the snapshot the study "
+                   "saved in its results root)")
     p.add_argument("--address", default=None)
+    p.add_argument("--results", default=None, help="results root the study ran into (default: the study's "
+                   "storage; for a name without a study file: results)")
     _add_report_args(p)
     p.set_defaults(func=cmd_resume)
     p = study.add_parser("status", help="trial counts by status and the best so far, from Parquet")
-    p.add_argument("name", help="study name (studies/NAME.yaml) or study file")
-    p.add_argument("--results", default=None, help="results root (default: the study's storage)")
+    p.add_argument("name", help="study file, or study name (studies/NAME.yaml, else the snapshot the study "
+                   "saved in its results root)")
+    p.add_argument("--results", default=None, help="results root (default: the study's storage; for a name "
+                   "without a study file: results)")
     p.set_defaults(func=cmd_status)

@@ -23,6 +23,7 @@ from harma.tune.columns import objective_column, study_columns
 from harma.tune.lock import StudyLock
 from harma.tune.outcome import DEFAULT_MAX_RETRIES, SigintWatch
 from harma.tune.records import is_retryable, provenance
+from harma.tune.snapshot import save_study_snapshot
 from harma.tune.study import Study, StudyError, load_study
 from harma.tune.warm_start import enqueue, plan_warm_start
 
@@ -166,6 +167,7 @@ def _run_locked(study: Study, address: str | None, resume: bool, echo: Callable[
 
     root, checkpoints, ray_storage = _storage_dirs(study)
     store = ResultsStore(root)
+    save_study_snapshot(study, resume)
     columns = columns_for(study, store)
     if resume:
         rewritten = store.conform(columns)

@@ -34,6 +34,7 @@ STORAGE_SCHEMES = ("s3", "gs", "file")
 OPTUNA_URL_SCHEMES = ("sqlite", "postgresql", "mysql")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 NAME_RULE = "a name of letters, digits, '_', '.', '-' starting with a letter or digit"
+NAME_MAX = 100   # names become file and folder names (with prefixes and suffixes): well under 255 bytes
 
 OPS: dict[str, Callable[[Any, Any], bool]] = {
     "gt": operator.gt, "ge": operator.ge, "lt": operator.lt, "le": operator.le,

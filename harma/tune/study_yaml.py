@@ -2,9 +2,11 @@
 
 `load_study(path)` reads a study file (or `studies/<name>.yaml`); every error is a `StudyError` naming the file,
 the key path (`scheduler.grace_period`, `search.space.optim.lr.low`) and what was expected.  Every run config a
-study can produce is checked by building it with `harma.config` (the base, each ablation arm, each end of each
-searched range), so a typo fails in a second rather than an hour into a Ray job.  The YAML loader reads `1e-5`
-as a float and refuses duplicate keys.  No Ray, no Optuna here.
+study can produce is checked by building it with `harma.config` (the base, each ablation arm, each value of each
+searched key and each pair of searched keys: see `harma.tune.space_check`), together with the train batch
+against the train split's size, so a typo fails in a second rather than an hour into a Ray job.  Names are at
+most NAME_MAX characters.  The YAML loader reads `1e-5` as a float and refuses duplicate keys.  No Ray, no
+Optuna here.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from harma.tune.study import (
     KIND_ONLY_KEYS,
     KINDS,
     MODES,
+    NAME_MAX,
     NAME_RE,
     NAME_RULE,
     OPS,
@@ -137,6 +140,9 @@ class _Checker:
     def name(self, key: str, value: Any) -> str:
         if not isinstance(value, str) or not NAME_RE.fullmatch(value):
             raise self.fail(key, NAME_RULE, value)
+        if len(value) > NAME_MAX:
+            raise StudyError(f"{self.source}: {key}: expected a name of at most {NAME_MAX} characters (it becomes "
+                             f"part of file names), got {len(value)} characters: {value[:40]!r}...")
         return value
 
     def choice(self, key: str, value: Any, options: Sequence[str]) -> str:
@@ -200,10 +206,12 @@ def parse_study(data: Any, source: str = "<study>", folder: str | os.PathLike = 
     replicate = _parse_replicate(c, data, seeds, base_set) if kind == "replicate" else None
     if replicate is not None:
         seeds = replicate.seeds
+    resources = _parse_resources(c, data.get("resources"))
+    make = _run_config_maker(base_config, {**base_set, "train.seed": seeds[0]}, resources.workers_per_trial)
 
     def build(overrides: Mapping[str, Any], key: str) -> RunConfig:
         try:
-            return hconfig.load_config(base_config, {**base_set, "train.seed": seeds[0], **overrides})
+            return make(overrides)
         except ConfigError as exc:
             raise StudyError(f"{source}: {key}: gives an invalid run config: {exc}") from None
 
@@ -215,7 +223,7 @@ def parse_study(data: Any, source: str = "<study>", folder: str | os.PathLike = 
             if key not in data:
                 raise StudyError(f"{source}: {key}: required for kind search")
         num_samples = c.integer("num_samples", data["num_samples"], minimum=1)
-        search = _parse_search(c, data["search"], build, seeds, scheduler)
+        search = _parse_search(c, data["search"], build, make, seeds, scheduler)
         warm = search.warm_start
         if warm is not None and (warm.study == name or warm.top_k > num_samples):
             raise c.fail("search.warm_start", f"another study than this one, and top_k <= num_samples "
@@ -237,7 +245,7 @@ def parse_study(data: Any, source: str = "<study>", folder: str | os.PathLike = 
     return Study(
         name=name, kind=kind, base_config=base_config, base_set=base_set,
         objective=_parse_objective(c, data.get("objective")),
-        resources=_parse_resources(c, data.get("resources")),
+        resources=resources,
         seeds=seeds, scheduler=scheduler, storage=storage, optuna_storage=optuna_storage,
         num_samples=num_samples, max_concurrent=max_concurrent, search=search, arms=arms,
         replicate=replicate, source=source,
@@ -245,6 +253,25 @@ def parse_study(data: Any, source: str = "<study>", folder: str | os.PathLike = 
 
 
 OBJECTIVE_KEYS = ("train.objective", "train.objective_mode")   # set from the study's `objective`
+
+
+def _run_config_maker(base_config: str, base_overrides: Mapping[str, Any], world: int
+                      ) -> Callable[[Mapping[str, Any]], RunConfig]:
+    """overrides -> the run config of a trial (ConfigError if invalid, or if its batch exceeds what each of the
+    trial's `world` DDP workers gets of the train split).  The base is loaded once; each config then costs an
+    `apply_overrides` (about 15 microseconds), so a search space can be checked value by value."""
+    from harma.data.split_size import check_batch_fits
+
+    cache: list[RunConfig] = []
+
+    def make(overrides: Mapping[str, Any]) -> RunConfig:
+        if not cache:
+            cache.append(hconfig.load_config(base_config, base_overrides))
+        cfg = hconfig.apply_overrides(cache[0], overrides) if overrides else cache[0]
+        check_batch_fits(cfg, world)
+        return cfg
+
+    return make
 
 
 def _refuse_objective_overrides(source: str, base_set: Mapping[str, Any], arms: Mapping[str, Mapping[str, Any]],
@@ -407,7 +434,8 @@ def _parse_replicate(c: _Checker, data: dict, top_seeds: tuple[int, ...], base_s
 # ----------------------------------------------------------------------------------------- search space
 
 def _parse_search(c: _Checker, value: Any, build: Callable[[Mapping[str, Any], str], RunConfig],
-                  seeds: tuple[int, ...], scheduler: Scheduler) -> Search:
+                  make: Callable[[Mapping[str, Any]], RunConfig], seeds: tuple[int, ...],
+                  scheduler: Scheduler) -> Search:
     s = c.mapping("search", value, ("space", "sampler", "warm_start"), required=("space",))
     raw_space = s["space"]
     if not isinstance(raw_space, Mapping) or not raw_space:
@@ -424,8 +452,9 @@ def _parse_search(c: _Checker, value: Any, build: Callable[[Mapping[str, Any], s
     base_values = hconfig.flat_dict(build({}, "base"))
     for key, spec in space.items():
         _check_condition(c, key, spec, space, base_values)
-        for v in spec.edge_values():
-            build({key: v}, f"search.space.{key} (value {v!r})")
+    from harma.tune.space_check import check_space   # here: space_check imports harma.tune.study
+
+    check_space(c.source, space, make)
     try:
         order = dependency_order(space)
     except StudyError as exc:

@@ -60,6 +60,19 @@ def test_sigint_watch_raises_keyboard_interrupt_when_tune_is_not_watching():
         assert watch.received and watch.tune_was_interrupted()
 
 
+@pytest.fixture
+def study_s(tmp_path, monkeypatch):
+    """A working directory with studies/s.yaml (the smoke study named s): the CLI loads it before the run."""
+    from pathlib import Path
+
+    import yaml
+
+    smoke = yaml.safe_load((Path(__file__).resolve().parents[2] / "studies" / "smoke.yaml").read_text())
+    (tmp_path / "studies").mkdir()
+    (tmp_path / "studies" / "s.yaml").write_text(yaml.safe_dump({**smoke, "name": "s"}))
+    monkeypatch.chdir(tmp_path)
+
+
 def _fake_run(summary=None, raise_interrupt=False):
     def run_study(target, address=None, resume=False, max_retries=2):
         if raise_interrupt:
@@ -76,7 +89,7 @@ def _fake_run(summary=None, raise_interrupt=False):
     ({"name": "s", "planned": 4, "counts": {"COMPLETE": 1, "FAILED": 3}, "interrupted": False},
      ["--max-failed-share", "0.8"], 0, None),
 ])
-def test_study_run_exit_codes(monkeypatch, capsys, summary, flags, code, words):
+def test_study_run_exit_codes(monkeypatch, capsys, study_s, summary, flags, code, words):
     monkeypatch.setattr(runner, "run_study", _fake_run(summary))
     assert main(["study", "run", "studies/s.yaml", *flags]) == code
     err = capsys.readouterr().err
@@ -86,7 +99,7 @@ def test_study_run_exit_codes(monkeypatch, capsys, summary, flags, code, words):
         assert len(err.strip().splitlines()) == 1 and words in err
 
 
-def test_second_ctrl_c_exits_130(monkeypatch, capsys):
+def test_second_ctrl_c_exits_130(monkeypatch, capsys, study_s):
     monkeypatch.setattr(runner, "run_study", _fake_run(raise_interrupt=True))
     assert main(["study", "resume", "s"]) == 130
     err = capsys.readouterr().err

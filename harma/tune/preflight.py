@@ -1,0 +1,53 @@
+"""Checks `harma study run|resume` makes after the study file loads and before Ray starts, each one line.
+
+The results storage must be writable by this process: a local `storage` folder (or the folder that will hold
+it), and the folder of a local Optuna storage (`sqlite:///PATH`, `journal:PATH`); a bucket is left to its first
+write.  With an address other than `auto` (from `--address` or RAY_ADDRESS) there must be a Ray cluster
+answering there (harma.tune.ray_probe), so a wrong port fails in seconds instead of a `ray.init` that retries
+for minutes.  Errors are StudyErrors naming the study file and key, or ClusterErrors naming the address.
+"""
+from __future__ import annotations
+
+import os
+
+from harma.tune.study import Study, StudyError
+from harma.writable import write_problem
+
+
+def optuna_folder(study: Study) -> str | None:
+    """The local folder of an explicit Optuna storage file (None: a database server, or the default file under
+    `storage`)."""
+    url = study.optuna_storage or ""
+    if url.startswith("journal:"):
+        return os.path.dirname(os.path.abspath(os.path.expanduser(url[len("journal:"):])))
+    if url.startswith("sqlite:///"):
+        return os.path.dirname(url[len("sqlite:///"):]) or "."
+    return None
+
+
+def check_storage(study: Study) -> None:
+    """StudyError naming `storage` or `optuna_storage` when this process cannot write there."""
+    places = [] if study.storage_is_remote else [("storage", study.storage_path())]
+    folder = optuna_folder(study)
+    if folder is not None:
+        places.append(("optuna_storage", folder))
+    for key, path in places:
+        problem = write_problem(path)
+        if problem:
+            raise StudyError(f"{study.source}: {key}: expected a folder this process can write, got {path!r} "
+                             f"({problem})")
+
+
+def check_address(address: str | None) -> None:
+    """ClusterError unless `address` (else RAY_ADDRESS) is empty, `auto`, or a Ray cluster that answers."""
+    from harma.tune.ray_probe import check_is_ray
+
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        check_is_ray(address)
+
+
+def preflight(study: Study, address: str | None) -> None:
+    """check_storage, then check_address."""
+    check_storage(study)
+    check_address(address)
