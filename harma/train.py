@@ -77,7 +77,7 @@ def _loader(train_set, cfg: RunConfig, world: int, rank: int, pin_memory: bool
                         drop_last=True, num_workers=workers, generator=generator, pin_memory=pin_memory,
                         persistent_workers=workers > 0, prefetch_factor=cfg.data.prefetch_factor if workers else None)
     if len(loader) == 0:
-        raise ValueError(f"train.batch_size={cfg.train.batch_size}: larger than the train split "
+        raise ConfigError(f"train.batch_size={cfg.train.batch_size}: larger than the train split "
                          f"({len(train_set)} captions over {world} process(es)); no full batch")
     return loader, sampler, generator
 
@@ -192,7 +192,7 @@ def train(cfg: RunConfig, report: ReportFn | None = None, report_on_all_ranks: b
     model = build_model(cfg).to(device)
     data = build_datasets(cfg.data, tokenizer_for(cfg))
     if cfg.loss.w_affil > 0 and data.n_classes == 0:
-        raise ValueError(f"loss.w_affil={cfg.loss.w_affil}: the affiliation loss needs scene labels, but the train "
+        raise ConfigError(f"loss.w_affil={cfg.loss.w_affil}: the affiliation loss needs scene labels, but the train "
                          f"annotations ({cfg.data.train_json or cfg.data.image_root}) have no `label` field")
     has_adapters = any(isinstance(m, ADAPTER_TYPES) for m in model.modules())
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
