@@ -33,6 +33,7 @@ from ray import tune
 
 from harma.data import build_datasets
 from harma.model.build import tokenizer_for
+from harma.tune.records import TRIAL_KEY
 from harma.tune.runner import _trial_resources, run_study
 from harma.tune.study import load_study
 from harma.tune.trial import run_trial
@@ -114,15 +115,17 @@ def fit(trainable, resources: dict, param_space: dict, samples: int, storage: Pa
     return stamps
 
 
-def harma_trials(study) -> list[dict]:
-    return [{"trial_id": f"{arm}-s{seed}", "arm": arm, "seed": seed, "overrides": overrides}
-            for arm, seed, overrides in study.trial_overrides()]
+def harma_trials(study) -> list:
+    """The study's (arm, seed) trials as the runner plans them (an ablation needs no results store)."""
+    from harma.tune.runner import _fixed_trials
+
+    return _fixed_trials(study, None)
 
 
 def harma_fit(study, root: Path) -> Timestamps:
     trainable = tune.with_parameters(run_trial, study=study, checkpoint_root=str(root / f"{study.name}-runs"),
                                      train_storage=str(root / f"{study.name}-train"))
-    return fit(trainable, _trial_resources(study), {"trial": tune.grid_search(harma_trials(study))}, 1,
+    return fit(trainable, _trial_resources(study), {TRIAL_KEY: tune.grid_search(harma_trials(study))}, 1,
                root / "tune", study.name)
 
 

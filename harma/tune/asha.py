@@ -13,7 +13,7 @@ from typing import Mapping
 import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from harma.tune.records import is_epoch_result
+from harma.tune.records import is_epoch_result, trial_spec
 
 
 def rung_epochs(max_epochs: int, grace_period: int, reduction_factor: float) -> list[int]:
@@ -62,7 +62,7 @@ class ResumableASHA(FIFOScheduler):
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
         if self._metric_name not in result or not is_epoch_result(result):
             return TrialScheduler.CONTINUE
-        return self.decide(trial.config["trial"]["trial_id"], int(result["epoch"]), float(result[self._metric_name]))
+        return self.decide(trial_spec(trial.config).trial_id, int(result["epoch"]), float(result[self._metric_name]))
 
     def debug_string(self) -> str:
         return "ResumableASHA: " + ", ".join(f"rung {r}: {len(v)} recorded" for r, v in self.rungs.items())

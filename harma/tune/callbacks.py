@@ -21,7 +21,8 @@ from harma.metrics import METRIC_KEYS, REPORTED_KEYS
 from harma.results.schema import StudyColumns, record_from_row
 from harma.results.store import ResultsStore
 from harma.results.trials import FAILED, RUNNING
-from harma.tune.records import FAILURE_KEY, GPU_KEYS, MEMORY_KEYS, Provenance, final_status, is_epoch_result
+from harma.tune.records import (FAILURE_KEY, GPU_KEYS, MEMORY_KEYS, Provenance, TrialSpec, final_status,
+                                is_epoch_result, trial_spec)
 from harma.tune.study import Study
 from harma.tune.trial import trial_run_config
 
@@ -44,7 +45,7 @@ def _error_text(trial) -> str:
     return "trial failed (no error file)"
 
 
-def resolved_config(study: Study, trial: dict[str, Any], checkpoint_root: str) -> str:
+def resolved_config(study: Study, trial: TrialSpec, checkpoint_root: str) -> str:
     """The YAML text of the run config the trial trains with."""
     return yaml.safe_dump(to_dict(trial_run_config(study, trial, checkpoint_root)), sort_keys=False)
 
@@ -71,18 +72,18 @@ class ParquetResults(Callback):
     def _row(self, trial) -> dict[str, Any]:
         """The trial's row, started from what an earlier driver recorded for it (a resumed trial keeps its
         start time, wall time and best metrics until its replayed epochs arrive)."""
-        info = trial.config["trial"]
-        tid = info["trial_id"]
+        spec = trial_spec(trial.config)
+        tid = spec.trial_id
         if tid not in self.rows:
             earlier = {k: v for k, v in self.earlier.get(tid, {}).items() if k not in ("error", "finished_at")}
             self.started[tid] = time.time() - float(earlier.get("wall_seconds") or 0.0)
             self.rows[tid] = {**earlier,
                               "study": self.study.name, "trial_id": tid, "kind": self.study.kind,
-                              "arm": info.get("arm"), "seed": info.get("seed"), "status": RUNNING,
-                              "warm_start_from": info.get("warm_start_from"),
-                              "params": {**self.study.base_set, **info["overrides"]},
+                              "arm": spec.arm, "seed": spec.seed, "status": RUNNING,
+                              "warm_start_from": spec.warm_start_from,
+                              "params": {**self.study.base_set, **spec.overrides},
                               "started_at": earlier.get("started_at") or _now(),
-                              "resolved_config": resolved_config(self.study, info, self.checkpoint_root),
+                              "resolved_config": resolved_config(self.study, spec, self.checkpoint_root),
                               "git_commit": self.provenance.git_commit, "git_dirty": self.provenance.git_dirty,
                               "package_versions": self.provenance.package_versions}
         return self.rows[tid]

@@ -1,6 +1,6 @@
 """What a trial reports and what the results tables record, shared by the trial side and the driver side.
 
-`flatten_epoch` turns the trainer's per-epoch record into the flat metrics dict a trial reports to Tune (with
+`TrialSpec` is what a trial runs (the value of its Tune config's `TRIAL_KEY`); `flatten_epoch` turns the trainer's per-epoch record into the flat metrics dict a trial reports to Tune (with
 the GPUs the reporting process sees); `final_status` decides COMPLETE / PRUNED / FAILED from a trial's last
 result (one rule for Parquet and for Optuna); `is_retryable` tells a failure a rerun may cure from one it
 repeats; `provenance` collects git commit, dirty flag and package
@@ -29,6 +29,26 @@ GPU_KEYS = ("gpu_name", "gpu_count", "cuda_version")
 def is_epoch_result(result: Mapping[str, Any]) -> bool:
     """Tune results that carry an epoch's metrics."""
     return "epoch" in result
+
+
+TRIAL_KEY = "trial"               # the one key of a Tune trial's config; its value is the trial's TrialSpec
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """What one trial runs: its harma id, its arm (ablation, replicate), seed, the dotted overrides of the study's
+    base config, and for a search the Optuna trial number and the trial whose parameters warm-started it."""
+    trial_id: str
+    seed: int
+    overrides: Mapping[str, Any]
+    arm: str | None = None
+    optuna_number: int | None = None
+    warm_start_from: str | None = None
+
+
+def trial_spec(config: Mapping[str, Any]) -> TrialSpec:
+    """The TrialSpec of a Tune trial's config."""
+    return config[TRIAL_KEY]
 
 
 @functools.lru_cache(maxsize=1)

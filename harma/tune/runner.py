@@ -22,7 +22,7 @@ from harma.results.trials import COMPLETE, FAILED, FINISHED, PRUNED, RUNNING, SE
 from harma.tune.columns import objective_column, study_columns
 from harma.tune.lock import StudyLock
 from harma.tune.outcome import DEFAULT_MAX_RETRIES, SigintWatch
-from harma.tune.records import is_retryable, provenance
+from harma.tune.records import TRIAL_KEY, TrialSpec, is_retryable, provenance
 from harma.tune.snapshot import save_study_snapshot
 from harma.tune.study import Study, StudyError, load_study
 from harma.tune.warm_start import enqueue, plan_warm_start
@@ -41,17 +41,16 @@ def columns_for(study: Study, store: ResultsStore) -> StudyColumns:
     return study_columns(study, source)
 
 
-def _fixed_trials(study: Study, store: ResultsStore) -> list[dict[str, Any]]:
+def _fixed_trials(study: Study, store: ResultsStore) -> list[TrialSpec]:
     """Ablation: every (arm, seed); replicate: top-k of the source search for every seed."""
     if study.kind == "ablation":
-        return [{"trial_id": f"{arm}-s{seed}", "arm": arm, "seed": seed, "overrides": overrides}
-                for arm, seed, overrides in study.trial_overrides()]
+        return [TrialSpec(f"{arm}-s{seed}", seed, overrides, arm=arm) for arm, seed, overrides in study.trial_overrides()]
     done = best_first(store.read_trials(study.replicate.source))
     if len(done) == 0:
         raise StudyError(f"{study.source}: replicate.from: study {study.replicate.source!r} has no {COMPLETE} "
                          f"trials under {store.root}")
     candidates = [(row["trial_id"], row_overrides(row, skip=(SEED_KEY,))) for row in done.to_dict("records")]
-    return [{"trial_id": f"{label}-s{seed}", "arm": label, "seed": seed, "overrides": overrides}
+    return [TrialSpec(f"{label}-s{seed}", seed, overrides, arm=label)
             for label, seed, overrides in study.replicate_overrides(candidates)]
 
 
@@ -235,8 +234,8 @@ def _plan(study: Study, store: ResultsStore, columns: StudyColumns, resume: bool
             echo(f"[{study.name}] warm start: the first {len(warm)} trial(s) take the parameters of "
                  + ", ".join(t.source for t in warm), flush=True)
         return _Plan(searcher, {}, searcher.total, searcher.total)
-    planned = [t for t in _fixed_trials(study, store) if t["trial_id"] not in finished]
-    return _Plan(None, {"trial": tune.grid_search(planned)}, 1 if planned else 0, len(planned))
+    planned = [t for t in _fixed_trials(study, store) if t.trial_id not in finished]
+    return _Plan(None, {TRIAL_KEY: tune.grid_search(planned)}, 1 if planned else 0, len(planned))
 
 
 def _fit(study: Study, store: ResultsStore, columns: StudyColumns, plan: _Plan, concurrency: int,

@@ -22,7 +22,7 @@ from ray.tune.search import Searcher
 
 from harma.results.trials import COMPLETE, FAILED, PRUNED
 from harma.tune.columns import objective_column
-from harma.tune.records import final_status, is_epoch_result
+from harma.tune.records import TRIAL_KEY, TrialSpec, final_status, is_epoch_result
 from harma.tune.space import make_sampler, study_storage, suggest_overrides
 from harma.tune.study import Study
 
@@ -84,7 +84,7 @@ def enqueue_retries(optuna_study: optuna.Study, retry: set[str]) -> None:
 
 
 class OptunaAskTellSearcher(Searcher):
-    """Suggests `{"trial": {...}}` configs from Optuna; tells Optuna COMPLETE / PRUNED / FAIL at the end."""
+    """Suggests `{TRIAL_KEY: TrialSpec}` configs from Optuna; tells Optuna COMPLETE / PRUNED / FAIL at the end."""
 
     def __init__(self, study: Study, metric: str, resume_unfinished: bool = False, retry: set[str] = frozenset()):
         """`resume_unfinished`: hand out the RUNNING Optuna trials again first; `retry`: harma ids of FAILED
@@ -118,9 +118,8 @@ class OptunaAskTellSearcher(Searcher):
         seed, tid = self.study.seeds[0], harma_id(trial)
         for key, value in (("harma_trial_id", tid), ("arm", None), ("seed", seed)):
             trial.set_user_attr(key, value)
-        return {"trial": {"trial_id": tid, "arm": None, "seed": seed,
-                          "overrides": {**overrides, "train.seed": seed}, "optuna_number": trial.number,
-                          "warm_start_from": trial.user_attrs.get("warm_start_from")}}
+        return {TRIAL_KEY: TrialSpec(tid, seed, {**overrides, "train.seed": seed}, optuna_number=trial.number,
+                                     warm_start_from=trial.user_attrs.get("warm_start_from"))}
 
     def suggest(self, trial_id: str) -> dict | None:
         if self.pending:

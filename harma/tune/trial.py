@@ -12,20 +12,20 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from harma.config import RunConfig
 from harma.train import NonFiniteLossError
 from harma.tune.columns import objective_column
-from harma.tune.records import failure_result, flatten_epoch
+from harma.tune.records import TrialSpec, failure_result, flatten_epoch, trial_spec
 from harma.tune.study import Study
 
 
-def trial_run_config(study: Study, trial: Mapping[str, Any], checkpoint_root: str) -> RunConfig:
+def trial_run_config(study: Study, trial: TrialSpec, checkpoint_root: str) -> RunConfig:
     """The study's base config + this trial's overrides, writing into the trial's own folder."""
-    out_dir = str(Path(checkpoint_root) / study.name / trial["trial_id"])
+    out_dir = str(Path(checkpoint_root) / study.name / trial.trial_id)
     device = "cuda" if study.resources.gpus_per_trial > 0 else "cpu"
-    return study.run_config({**trial["overrides"], "train.out_dir": out_dir, "train.device": device,
+    return study.run_config({**trial.overrides, "train.out_dir": out_dir, "train.device": device,
                              "train.resume": True})
 
 
@@ -41,18 +41,19 @@ def _planned_epochs(cfg: RunConfig) -> int:
 
 
 def run_trial(config: dict, study: Study, checkpoint_root: str, train_storage: str) -> None:
-    """Tune function trainable: `config["trial"]` = {"trial_id", "arm", "seed", "overrides"}.
+    """Tune function trainable: `config[TRIAL_KEY]` is the TrialSpec to run.
 
     A non-finite loss is deterministic: the trial reports it as its last result (`failure_result`) and ends,
     so Tune's retries, meant for killed workers, never rerun it; any other error propagates to Tune."""
     from ray import tune
 
-    cfg = trial_run_config(study, config["trial"], checkpoint_root)
+    spec = trial_spec(config)
+    cfg = trial_run_config(study, spec, checkpoint_root)
     try:
         if study.resources.workers_per_trial == 1:
             _train_in_process(cfg)
         else:
-            _train_with_torch_trainer(cfg, study, config["trial"]["trial_id"], train_storage)
+            _train_with_torch_trainer(cfg, study, spec.trial_id, train_storage)
     except NonFiniteLossError as exc:
         tune.report(failure_result(exc, objective_column(study)))
 

@@ -83,10 +83,11 @@ def test_gpu_trial_asks_for_bare_cuda_which_resolves_to_an_indexed_device(tmp_pa
     import torch
 
     from harma.distributed import use_device
+    from harma.tune.records import TrialSpec
     from harma.tune.trial import trial_run_config
 
     study = load_study("studies/gpu-smoke.yaml")
-    cfg = trial_run_config(study, {"trial_id": "trial-0000", "overrides": {}}, str(tmp_path))
+    cfg = trial_run_config(study, TrialSpec("trial-0000", 0, {}), str(tmp_path))
     assert cfg.train.device == "cuda"
     seen = []
     monkeypatch.delenv("LOCAL_RANK", raising=False)

@@ -12,8 +12,8 @@ from harma.tune.study import load_study
 def test_ablation_plans_every_arm_for_every_seed(tmp_path):
     study = dataclasses.replace(load_study("studies/ablation-smoke.yaml"), storage=str(tmp_path))
     planned = _fixed_trials(study, ResultsStore(tmp_path))
-    assert [t["trial_id"] for t in planned] == [f"{arm}-s{seed}" for seed in study.seeds for arm in study.arms]
-    assert all(t["overrides"]["train.seed"] == t["seed"] for t in planned)
+    assert [t.trial_id for t in planned] == [f"{arm}-s{seed}" for seed in study.seeds for arm in study.arms]
+    assert all(t.overrides["train.seed"] == t.seed for t in planned)
 
 
 def test_replicate_takes_the_best_complete_trials_with_their_parameters(tmp_path):
@@ -28,7 +28,7 @@ def test_replicate_takes_the_best_complete_trials_with_their_parameters(tmp_path
     study = load_study("studies/replicate-smoke.yaml")
     study = dataclasses.replace(study, storage=str(tmp_path))
     planned = _fixed_trials(study, store)
-    top = [t for t in planned if t["seed"] == study.seeds[0]]
-    assert [t["arm"] for t in top] == ["trial-0002", "trial-0003"][: study.replicate.top_k]
-    assert top[0]["overrides"] == {"adapter.bottleneck": 32, "train.seed": study.seeds[0]}
+    top = [t for t in planned if t.seed == study.seeds[0]]
+    assert [t.arm for t in top] == ["trial-0002", "trial-0003"][: study.replicate.top_k]
+    assert top[0].overrides == {"adapter.bottleneck": 32, "train.seed": study.seeds[0]}
     assert len(planned) == study.replicate.top_k * len(study.seeds)

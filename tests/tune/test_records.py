@@ -5,7 +5,7 @@ import pandas as pd
 
 from harma.metrics import METRIC_KEYS, REPORTED_KEYS, TIE_GAP_KEY
 from harma.results.trials import COMPLETE, FAILED, PRUNED
-from harma.tune.records import final_status, flatten_epoch
+from harma.tune.records import TRIAL_KEY, TrialSpec, final_status, flatten_epoch
 
 
 def test_final_status():
@@ -45,8 +45,7 @@ def test_parquet_callback_writes_the_tie_gap_as_an_epoch_row(tmp_path):
     callback = ParquetResults(study, store, study_columns(study), Provenance("abc", True, "{}"),
                               str(tmp_path / "runs"), total=1, echo=lambda *a, **k: None)
     arm, overrides = next(iter(study.arms.items()))
-    trial = SimpleNamespace(config={"trial": {"trial_id": "t1", "arm": arm, "seed": 0,
-                                              "overrides": {**overrides, "train.seed": 0}}})
+    trial = SimpleNamespace(config={TRIAL_KEY: TrialSpec("t1", 0, {**overrides, "train.seed": 0}, arm=arm)})
     callback.on_trial_result(0, [], trial, flatten_epoch(epoch_record(1), 1, {"host": "h"}))
     epochs = store.read_epochs(study.name)
     gap = epochs[epochs["metric"] == TIE_GAP_KEY].set_index("split")["value"]

@@ -9,6 +9,7 @@ import pytest
 
 pytest.importorskip("ray")
 
+from harma.tune.records import TRIAL_KEY  # noqa: E402
 from harma.tune.searcher import OptunaAskTellSearcher  # noqa: E402
 from harma.tune.study import load_study  # noqa: E402
 
@@ -28,9 +29,9 @@ def result(epoch, value, planned=4, best=None):
 def test_states_reach_optuna(smoke):
     searcher = OptunaAskTellSearcher(smoke, "val_r_mean")
     configs = {tid: searcher.suggest(tid) for tid in ("t1", "t2", "t3")}
-    assert {c["trial"]["trial_id"] for c in configs.values()} == {"trial-0000", "trial-0001", "trial-0002"}
+    assert {c[TRIAL_KEY].trial_id for c in configs.values()} == {"trial-0000", "trial-0001", "trial-0002"}
     for cfg in configs.values():
-        smoke.run_config(cfg["trial"]["overrides"])          # every suggestion is a valid run config
+        smoke.run_config(cfg[TRIAL_KEY].overrides)          # every suggestion is a valid run config
     searcher.on_trial_result("t1", result(1, 10.0))
     searcher.on_trial_complete("t1", result(2, 12.0))        # ASHA stopped it on its epoch-2 result
     values = [21.0, 26.5, 23.0, 24.0]                         # its best epoch (2) beats its last (4)
@@ -46,25 +47,25 @@ def test_states_reach_optuna(smoke):
     assert by_number[2].state == optuna.trial.TrialState.FAIL
     assert by_number[1].user_attrs == {"harma_trial_id": "trial-0001", "arm": None, "seed": smoke.seeds[0]}
     assert optuna.load_study(study_name="smoke", storage=smoke.optuna_storage_url()).metric_names == ["val_r_mean"]
-    assert searcher.suggest("t4")["trial"]["trial_id"] == "trial-0003"
+    assert searcher.suggest("t4")[TRIAL_KEY].trial_id == "trial-0003"
     assert searcher.suggest("t5") == "FINISHED"
 
 
 def test_resume_hands_out_running_trials_first(smoke):
     first = OptunaAskTellSearcher(smoke, "val_r_mean")
-    a = first.suggest("x1")["trial"]
-    b = first.suggest("x2")["trial"]
+    a = first.suggest("x1")[TRIAL_KEY]
+    b = first.suggest("x2")[TRIAL_KEY]
     first.on_trial_complete("x1", result(4, 30.0))
     # the driver dies with trial-0001 RUNNING; a new searcher resumes
     again = OptunaAskTellSearcher(smoke, "val_r_mean", resume_unfinished=True)
     assert again.total == 3                                   # 1 rerun + 2 new to reach num_samples=4
-    rerun = again.suggest("y1")["trial"]
-    assert rerun["trial_id"] == b["trial_id"] and rerun["overrides"] == b["overrides"]
-    assert again.suggest("y2")["trial"]["trial_id"] == "trial-0002"
+    rerun = again.suggest("y1")[TRIAL_KEY]
+    assert rerun.trial_id == b.trial_id and rerun.overrides == b.overrides
+    assert again.suggest("y2")[TRIAL_KEY].trial_id == "trial-0002"
     again.on_trial_complete("y1", result(4, 31.0))
     states = {t.number: t.state for t in optuna.load_study(study_name="smoke",
                                                            storage=smoke.optuna_storage_url()).get_trials()}
-    assert states[1] == optuna.trial.TrialState.COMPLETE and a["trial_id"] == "trial-0000"
+    assert states[1] == optuna.trial.TrialState.COMPLETE and a.trial_id == "trial-0000"
 
 
 def _params(smoke):
@@ -97,14 +98,14 @@ def test_a_resumed_search_never_replays_the_first_drivers_draws(smoke, killed_af
 
 def test_resume_retries_a_failed_trial_under_its_id_with_its_parameters(smoke):
     first = OptunaAskTellSearcher(smoke, "val_r_mean")
-    configs = [first.suggest(f"t{i}")["trial"] for i in range(4)]
+    configs = [first.suggest(f"t{i}")[TRIAL_KEY] for i in range(4)]
     for i in (0, 2, 3):
         first.on_trial_complete(f"t{i}", result(4, 20.0 + i))
     first.on_trial_complete("t1", result(2, 5.0), error=True)       # its worker was killed
     again = OptunaAskTellSearcher(smoke, "val_r_mean", resume_unfinished=True, retry={"trial-0001"})
     assert again.total == 1
-    retried = again.suggest("r")["trial"]
-    assert retried["trial_id"] == "trial-0001" and retried["overrides"] == configs[1]["overrides"]
+    retried = again.suggest("r")[TRIAL_KEY]
+    assert retried.trial_id == "trial-0001" and retried.overrides == configs[1].overrides
     assert again.suggest("s") == "FINISHED"
     again.on_trial_complete("r", result(4, 30.0))
     study = optuna.load_study(study_name="smoke", storage=smoke.optuna_storage_url())
@@ -124,5 +125,5 @@ def test_a_retry_enqueued_by_a_driver_that_died_is_not_enqueued_twice(smoke):
     OptunaAskTellSearcher(smoke, "val_r_mean", resume_unfinished=True, retry={"trial-0003"})  # dies at once
     again = OptunaAskTellSearcher(smoke, "val_r_mean", resume_unfinished=True, retry={"trial-0003"})
     assert again.total == 1
-    assert again.suggest("r")["trial"]["trial_id"] == "trial-0003"
+    assert again.suggest("r")[TRIAL_KEY].trial_id == "trial-0003"
     assert again.suggest("s") == "FINISHED"

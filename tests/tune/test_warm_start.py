@@ -13,7 +13,7 @@ pytest.importorskip("ray")
 from harma.results import ResultsStore, StudyColumns  # noqa: E402
 from harma.tune.callbacks import ParquetResults  # noqa: E402
 from harma.tune.columns import study_columns  # noqa: E402
-from harma.tune.records import Provenance  # noqa: E402
+from harma.tune.records import TRIAL_KEY, Provenance  # noqa: E402
 from harma.tune.searcher import OptunaAskTellSearcher  # noqa: E402
 from harma.tune.study import StudyError, load_study  # noqa: E402
 from harma.tune.warm_start import enqueue, plan_warm_start  # noqa: E402
@@ -47,14 +47,14 @@ def test_best_source_trials_are_handed_out_first_and_marked(tmp_path):
     enqueue(searcher.optuna_study, warm)
     callback = ParquetResults(study, store, study_columns(study), Provenance(None, None, "{}"),
                               str(tmp_path / "runs"), total=4, echo=lambda *a, **k: None)
-    configs = [searcher.suggest(f"r{i}")["trial"] for i in range(3)]
+    configs = [searcher.suggest(f"r{i}")[TRIAL_KEY] for i in range(3)]
     for i, source in enumerate(["rsitmd/trial-0002", "rsitmd/trial-0000"]):
-        assert configs[i]["warm_start_from"] == source
+        assert configs[i].warm_start_from == source
         wanted = ROWS[source.split("/")[1]][1]
-        assert {k: configs[i]["overrides"][k] for k in wanted} == wanted
-    assert configs[2]["warm_start_from"] is None
+        assert {k: configs[i].overrides[k] for k in wanted} == wanted
+    assert configs[2].warm_start_from is None
     for cfg in configs:
-        callback.on_trial_start(0, [], SimpleNamespace(config={"trial": cfg}))
+        callback.on_trial_start(0, [], SimpleNamespace(config={TRIAL_KEY: cfg}))
     rows = store.read_trials("rsicd").set_index("trial_id")["warm_start_from"]
     assert rows[["trial-0000", "trial-0001"]].tolist() == ["rsitmd/trial-0002", "rsitmd/trial-0000"]
     assert rows.isna().tolist() == [False, False, True]
