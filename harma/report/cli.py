@@ -92,7 +92,7 @@ def run_report(args: argparse.Namespace) -> int:
               f"(studies: {', '.join(store.studies()) or 'none'})")
         return 1
     try:
-        spec = find_spec(args.study, args.study_file)
+        spec = find_spec(args.study, args.study_file, str(args.results))
     except SpecError as exc:
         print(f"harma report: --study: {exc}")
         return 2

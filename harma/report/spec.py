@@ -58,9 +58,10 @@ def spec_of(study, source: str | None = None) -> StudySpec:
                      gpus_per_trial=float(study.resources.gpus_per_trial))
 
 
-def find_spec(study: str, path: str | os.PathLike | None = None) -> StudySpec | None:
+def find_spec(study: str, path: str | os.PathLike | None = None, results: str | None = None) -> StudySpec | None:
     """The explicit study file's spec (SpecError if it defines another study), else `studies/<study>.yaml`
-    when it exists and defines `study` (SpecError if it is invalid), else None."""
+    when it exists and defines `study` (SpecError if it is invalid), else the snapshot the study saved under
+    the results root `results` when it ran (harma.tune.snapshot), else None."""
     if path is not None:
         spec = load_spec(path)
         if spec.name != study:
@@ -68,9 +69,20 @@ def find_spec(study: str, path: str | os.PathLike | None = None) -> StudySpec | 
         return spec
     default = Path("studies") / f"{study}.yaml"
     if not default.is_file():
-        return None
+        return _snapshot_spec(study, results) if results is not None else None
     spec = load_spec(default)  # an invalid file is an error, not a silently missing base config
     return spec if spec.name == study else None
+
+
+def _snapshot_spec(study: str, results: str) -> StudySpec | None:
+    from harma.tune.snapshot import read_snapshot
+    from harma.tune.study import StudyError
+
+    try:
+        saved = read_snapshot(results, study)
+    except StudyError as exc:
+        raise SpecError(str(exc)) from None
+    return spec_of(saved) if saved is not None else None
 
 
 def train_command(spec: StudySpec, params: Mapping[str, Any]) -> str:

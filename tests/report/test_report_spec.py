@@ -152,3 +152,23 @@ def test_bad_study_file_is_one_clear_error(studies_dir, tmp_path, capsys, monkey
     (studies_dir / "smoke.yaml").write_text("name: smoke\nkind: search\n")  # the default file, now invalid
     assert _report(["report", "smoke", "--results", store.root, "--out", out]) == 2
     assert "study file studies/smoke.yaml:" in capsys.readouterr().out
+
+
+def test_without_a_study_file_the_report_reads_the_snapshot(tmp_path, monkeypatch):
+    import dataclasses
+
+    from harma.tune.snapshot import save_study_snapshot
+
+    store = ResultsStore(tmp_path / "results")
+    study = load_study(REPO / "studies" / "smoke.yaml")
+    save_study_snapshot(dataclasses.replace(study, storage=store.root))     # as the run does, before results
+    _write_search(store)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")               # no studies/smoke.yaml here
+    assert find_spec("smoke") is None                        # no results root given: nothing to read
+    spec = find_spec("smoke", results=store.root)
+    assert spec is not None and spec.base_set == study.base_set
+    assert load_config(spec.base_config) == load_config("synthetic-tiny")   # the saved base, resolved
+    assert _report(["report", "smoke", "--results", store.root, "--out", str(tmp_path / "o")]) == 0
+    page = (tmp_path / "o" / "index.html").read_text()
+    assert f"harma train --config {spec.base_config} --set" in page
