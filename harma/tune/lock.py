@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
+from harma.atomic import make_private_dirs
 from harma.results import fsio
 from harma.tune.study import StudyError
 
@@ -127,7 +128,7 @@ class StudyLock:
         """Write the whole file under a private name, then hard-link it to `path`: the link fails if `path`
         exists (atomic on local disks and NFS), and a reader never sees a half-written lock."""
         folder = Path(path).parent
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dirs(folder)
         tmp = folder / f".{Path(path).name}.{self.me.token}.tmp"
         fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         try:

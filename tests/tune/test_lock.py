@@ -116,3 +116,11 @@ def test_of_drivers_racing_for_a_stale_lock_exactly_one_wins(tmp_path):
         p.join(60)
     outcomes = sorted(results.get(timeout=5) for _ in procs)
     assert outcomes == ["refused", "refused", "refused", "won"]
+
+
+def test_the_lock_creates_the_results_root_private(tmp_path, umask):
+    umask(0o022)
+    root = tmp_path / "new" / "results"
+    with StudyLock(str(root), "s"):
+        modes = {p: oct(p.stat().st_mode & 0o777) for p in (root, root / "locks", root / "locks" / "s.lock")}
+    assert modes == {root: "0o700", root / "locks": "0o700", root / "locks" / "s.lock": "0o600"}
