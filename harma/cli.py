@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Sequence
 
@@ -166,10 +167,23 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+SIGPIPE_EXIT = 141    # what a shell reports for a command whose reader went away (128 + SIGPIPE)
+
+
+def _stdout_to_devnull() -> None:
+    """After the reader of stdout went away (`harma ... | head`): send what is left, and the flush at exit,
+    nowhere, so no second BrokenPipeError is printed."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        return SIGPIPE_EXIT
     except _user_errors() as exc:
         print(f"harma: error: {exc}", file=sys.stderr)
         return 2

@@ -50,3 +50,15 @@ def test_help_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", HELP_WITHOUT_TORCH], capture_output=True, text=True, timeout=120)
     assert "EXIT 0" in out.stdout and "usage: harma" in out.stdout, out.stderr
     assert "TORCH False" in out.stdout
+
+
+def test_a_reader_that_stops_early_is_not_a_traceback(tmp_path):
+    """`harma model info ... | head -1`: the reader goes away; harma exits 141 quietly, as shell tools do."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "harma.cli", "model", "info", "--config", "synthetic-tiny"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    proc.stdout.close()                       # the reader is gone before harma writes a line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and err == "", err
