@@ -86,11 +86,6 @@ def holder_is_gone(holder: Holder, heartbeat_age_s: float, me: Holder) -> bool:
     return heartbeat_age_s > STALE_AFTER_S
 
 
-def lock_path(root: str, name: str) -> str:
-    fs, base = fsio.resolve_root(root)
-    return f"{base}/locks/{name}.lock"
-
-
 def _parse(text: str, path: str) -> Holder:
     try:
         return Holder(**json.loads(text))
@@ -106,6 +101,7 @@ class StudyLock:
         self.fs, base = fsio.resolve_root(root)
         self.name, self.path = name, f"{base}/locks/{name}.lock"
         self.me = this_driver()
+        self.stale: Holder | None = None          # the gone holder this driver took the lock over from
         self._stop = threading.Event()
         self._beat: threading.Thread | None = None
 
@@ -115,8 +111,11 @@ class StudyLock:
         info = self.fs.get_file_info(self.path)
         if info.type == pafs.FileType.NotFound:
             return None
-        with self.fs.open_input_stream(self.path) as fh:
-            holder = _parse(fh.read().decode(errors="replace"), self.path)
+        try:
+            with self.fs.open_input_stream(self.path) as fh:
+                holder = _parse(fh.read().decode(errors="replace"), self.path)
+        except FileNotFoundError:                     # released between the two calls
+            return None
         age = time.time() - info.mtime.timestamp() if info.mtime is not None else float("inf")
         return holder, age
 
@@ -175,7 +174,6 @@ class StudyLock:
 
     def acquire(self) -> Holder | None:
         """Take the lock; returns the stale holder that was taken over (None if the lock was free)."""
-        self.stale: Holder | None = None
         deadline = time.time() + ACQUIRE_S
         while time.time() < deadline:
             if self._create(self.path):
@@ -215,7 +213,7 @@ class StudyLock:
         self._stop.set()
         if self._beat is not None:
             self._beat.join(timeout=5)
-        found = self._read() if self.fs.get_file_info(self.path).type != pafs.FileType.NotFound else None
+        found = self._read()
         if found is not None and found[0].token == self.me.token:
             fsio.delete_file(self.fs, self.path)
 

@@ -1,6 +1,7 @@
 """What a trial reports and what the results tables record, shared by the trial side and the driver side.
 
-`TrialSpec` is what a trial runs (the value of its Tune config's `TRIAL_KEY`); `flatten_epoch` turns the trainer's per-epoch record into the flat metrics dict a trial reports to Tune (with
+`TrialSpec` is what a trial runs (the value of its Tune config's `TRIAL_KEY`); `flatten_epoch` turns the
+trainer's per-epoch record into the flat metrics dict a trial reports to Tune (with
 the GPUs the reporting process sees); `final_status` decides COMPLETE / PRUNED / FAILED from a trial's last
 result (one rule for Parquet and for Optuna); `is_retryable` tells a failure a rerun may cure from one it
 repeats; `provenance` collects git commit, dirty flag and package

@@ -44,7 +44,8 @@ def columns_for(study: Study, store: ResultsStore) -> StudyColumns:
 def _fixed_trials(study: Study, store: ResultsStore) -> list[TrialSpec]:
     """Ablation: every (arm, seed); replicate: top-k of the source search for every seed."""
     if study.kind == "ablation":
-        return [TrialSpec(f"{arm}-s{seed}", seed, overrides, arm=arm) for arm, seed, overrides in study.trial_overrides()]
+        return [TrialSpec(f"{arm}-s{seed}", seed, overrides, arm=arm)
+                for arm, seed, overrides in study.trial_overrides()]
     done = best_first(store.read_trials(study.replicate.source))
     if len(done) == 0:
         raise StudyError(f"{study.source}: replicate.from: study {study.replicate.source!r} has no {COMPLETE} "
@@ -80,7 +81,7 @@ def _reconcile_with_optuna(study: Study, store: ResultsStore, columns: StudyColu
     take the final state from Optuna."""
     from harma.tune.searcher import latest_states, open_optuna_study
 
-    states = latest_states(open_optuna_study(study))
+    states = latest_states(open_optuna_study(study).get_trials(deepcopy=False))
     trials = store.read_trials(study.name)
     running = trials[trials["status"] == RUNNING] if len(trials) else trials
     for row in running.to_dict("records"):

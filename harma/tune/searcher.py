@@ -57,25 +57,26 @@ def harma_id(trial: optuna.trial.FrozenTrial | optuna.trial.Trial) -> str:
     return trial.user_attrs.get("harma_trial_id") or search_trial_id(trial.number)
 
 
-def unfinished_trials(optuna_study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    return [t for t in optuna_study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.RUNNING]
+Trials = list[optuna.trial.FrozenTrial]    # an Optuna study's trials, in number order (get_trials)
 
 
-def finished_ids(optuna_study: optuna.Study) -> set[str]:
+def unfinished_trials(trials: Trials) -> Trials:
+    return [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+
+
+def finished_ids(trials: Trials) -> set[str]:
     """Harma trial ids with a finished Optuna trial (a retried id counts once)."""
-    return {harma_id(t) for t in optuna_study.get_trials(deepcopy=False) if t.state.is_finished()}
+    return {harma_id(t) for t in trials if t.state.is_finished()}
 
 
-def latest_states(optuna_study: optuna.Study) -> dict[str, str]:
+def latest_states(trials: Trials) -> dict[str, str]:
     """{harma trial id: Optuna state name of its latest Optuna trial}."""
-    trials = sorted(optuna_study.get_trials(deepcopy=False), key=lambda t: t.number)
     return {harma_id(t): t.state.name for t in trials}
 
 
-def enqueue_retries(optuna_study: optuna.Study, retry: set[str]) -> None:
+def enqueue_retries(optuna_study: optuna.Study, trials: Trials, retry: set[str]) -> None:
     """Queue a new Optuna trial with the parameters of each FAILED trial in `retry` (harma ids), carrying its
     id, unless one is already waiting from an earlier resume."""
-    trials = sorted(optuna_study.get_trials(deepcopy=False), key=lambda t: t.number)
     waiting = {harma_id(t) for t in trials if t.state == optuna.trial.TrialState.WAITING}
     failed = {harma_id(t): t for t in trials if t.state == optuna.trial.TrialState.FAIL}
     for tid in sorted(retry - waiting):
@@ -93,10 +94,11 @@ class OptunaAskTellSearcher(Searcher):
         self.study = study
         self.optuna_study = open_optuna_study(study)
         self.base_values = study.base_values()
-        enqueue_retries(self.optuna_study, set(retry))
-        running = unfinished_trials(self.optuna_study)
+        trials = self.optuna_study.get_trials(deepcopy=False)
+        enqueue_retries(self.optuna_study, trials, set(retry))    # WAITING: counted among the asks below
+        running = unfinished_trials(trials)
         self.pending = running if resume_unfinished else []
-        done = finished_ids(self.optuna_study) - set(retry)
+        done = finished_ids(trials) - set(retry)
         self.to_ask = max(0, (study.num_samples or 0) - len(done | {harma_id(t) for t in running}))
         self.live: dict[str, optuna.trial.Trial] = {}
 
