@@ -76,3 +76,14 @@ def poison_loss(monkeypatch):
         monkeypatch.setattr(train_step, "harma_loss", poisoned)
 
     return install
+
+
+@pytest.fixture
+def one_line(capsys):
+    """one_line() -> the single line a CLI error printed on stderr (the test fails on more, or a traceback)."""
+    def read() -> str:
+        err = capsys.readouterr().err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in err, err
+        return lines[0]
+    return read

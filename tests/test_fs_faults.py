@@ -39,24 +39,17 @@ def tmpfs(tmp_path):
         subprocess.run(["umount", "-l", str(where)], check=False)
 
 
-def _one_line(capsys) -> str:
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
-
-
 def _temporaries(folder: Path) -> list[str]:
     return [p.name for p in folder.rglob(".*.tmp")]
 
 
-def test_training_into_a_full_file_system_is_one_line(tmpfs, tmp_path, capsys):
+def test_training_into_a_full_file_system_is_one_line(tmpfs, tmp_path, one_line):
     full = tmpfs("full", "size=64k")
     out = full / "run"
     argv = ["train", "--config", "synthetic-tiny", "--set", f"train.out_dir={out}", "train.device=cpu",
             "train.epochs=1", f"data.image_root={tmp_path / 'synthetic'}"]
     assert main(argv) == 2
-    line = _one_line(capsys)
+    line = one_line()
     assert line.startswith(f"harma: error: cannot write {out}/") and "no space left on the device (ENOSPC)" in line
     assert _temporaries(full) == []
 
@@ -70,7 +63,7 @@ def test_a_results_file_rewritten_on_a_full_file_system_keeps_its_old_bytes(tmpf
     assert target.read_bytes() == b"old row" and _temporaries(full) == []
 
 
-def test_a_study_whose_storage_is_a_read_only_file_system(tmpfs, tmp_path, capsys, monkeypatch):
+def test_a_study_whose_storage_is_a_read_only_file_system(tmpfs, tmp_path, monkeypatch, one_line):
     from harma.tune import runner
 
     monkeypatch.setattr(runner, "run_study", lambda *a, **k: pytest.fail("run_study was called"))
@@ -79,6 +72,6 @@ def test_a_study_whose_storage_is_a_read_only_file_system(tmpfs, tmp_path, capsy
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump({**study, "storage": str(read_only / "results")}))
     assert main(["study", "run", str(path)]) == 2
-    line = _one_line(capsys)
+    line = one_line()
     assert f"{path}: storage: expected a folder this process can write" in line and "(EROFS)" in line
     assert os.listdir(read_only) == []

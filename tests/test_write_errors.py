@@ -17,13 +17,6 @@ from harma.writable import write_problem
 TINY = ["--config", "synthetic-tiny"]
 
 
-def _one_line(capsys) -> str:
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
-
-
 def fail_with(code: int):
     def raiser(*args, **kwargs):
         raise OSError(code, os.strerror(code))
@@ -77,11 +70,11 @@ def test_write_error_survives_pickling():
     assert isinstance(err, WriteError) and str(err) == "cannot write /r/x.parquet: no space left on the device (ENOSPC)"
 
 
-def test_a_write_error_during_harma_train_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
+def test_a_write_error_during_harma_train_is_one_line_exit_2(tmp_path, monkeypatch, one_line):
     monkeypatch.setattr(atomic.os, "fsync", fail_with(errno.ENOSPC))
     out = tmp_path / "out"
     assert main(["train", *TINY, "--set", f"train.out_dir={out}", "train.device=cpu"]) == 2
-    line = _one_line(capsys)
+    line = one_line()
     assert line == f"harma: error: cannot write {out / 'config.yaml'}: no space left on the device (ENOSPC)"
     assert os.listdir(out) == []
 
@@ -110,35 +103,35 @@ def test_probe_of_a_0555_folder(read_only_dir):
 
 # ---------------------------------------------------------------------------------------- harma train
 
-def test_train_out_dir_under_a_file(tmp_path, capsys):
+def test_train_out_dir_under_a_file(tmp_path, one_line):
     (tmp_path / "f").write_text("")
     assert main(["train", *TINY, "--set", f"train.out_dir={tmp_path / 'f' / 'run'}"]) == 2
-    line = _one_line(capsys)
+    line = one_line()
     assert "train.out_dir: expected a folder this process can write" in line and str(tmp_path / "f") in line
 
 
-def test_train_out_dir_on_a_read_only_file_system(tmp_path, monkeypatch, capsys):
+def test_train_out_dir_on_a_read_only_file_system(tmp_path, monkeypatch, one_line):
     monkeypatch.setattr(tempfile, "mkstemp", fail_with(errno.EROFS))
     assert main(["train", *TINY, "--set", f"train.out_dir={tmp_path / 'run'}"]) == 2
-    line = _one_line(capsys)
+    line = one_line()
     assert "train.out_dir" in line and "read-only (EROFS)" in line and not (tmp_path / "run").exists()
 
 
-def test_train_out_dir_in_a_0555_folder(read_only_dir, capsys):
+def test_train_out_dir_in_a_0555_folder(read_only_dir, one_line):
     assert main(["train", *TINY, "--set", f"train.out_dir={read_only_dir / 'run'}"]) == 2
-    line = _one_line(capsys)
+    line = one_line()
     assert "train.out_dir" in line and str(read_only_dir) in line and "permission denied" in line
 
 
-def test_train_batch_larger_than_the_split(tmp_path, capsys):
+def test_train_batch_larger_than_the_split(tmp_path, one_line):
     out = tmp_path / "out"
     assert main(["train", *TINY, "--set", "train.batch_size=1000", f"train.out_dir={out}"]) == 2
-    line = _one_line(capsys)
+    line = one_line()
     assert line.startswith("harma: error: train.batch_size: expected at most 840") and "got 1000" in line, line
     assert "drops an incomplete last batch" in line and not out.exists()
 
 
-def test_train_batch_share_under_torchrun(tmp_path, capsys, monkeypatch):
+def test_train_batch_share_under_torchrun(tmp_path, monkeypatch, one_line):
     monkeypatch.setenv("WORLD_SIZE", "4")
     assert main(["train", *TINY, "--set", "train.batch_size=300", f"train.out_dir={tmp_path / 'o'}"]) == 2
-    assert "expected at most 210" in _one_line(capsys)
+    assert "expected at most 210" in one_line()

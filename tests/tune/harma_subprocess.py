@@ -1,10 +1,14 @@
-"""Run the `harma` command in a subprocess with a clean Ray environment (end-to-end study tests)."""
+"""Run the `harma` command in a subprocess with a clean Ray environment (end-to-end study tests): tiny study
+files, drivers started in their own process group, the trials table as the driver left it, and the driver's
+descendant processes (from /proc)."""
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pandas as pd
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,6 +25,47 @@ def harma_env() -> dict[str, str]:
 def run_harma(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "harma.cli", *args], cwd=cwd, env=harma_env(),
                           capture_output=True, text=True, timeout=timeout)
+
+
+# a 6-trial ASHA search over two float keys (the body of a tiny_study)
+SEARCH_BODY = """
+num_samples: 6
+max_concurrent: 2
+seeds: [3407]
+scheduler: {type: asha, max_epochs: 3, grace_period: 1, reduction_factor: 2}
+search:
+  sampler: {seed: 1, n_startup_trials: 3}
+  space:
+    optim.lr: {type: float, low: 1.0e-4, high: 2.0e-2, log: true}
+    adapter.gate_init: {type: float, low: -1.0, high: 1.0}
+"""
+
+
+def tiny_study(name: str, kind: str, epochs: int, body: str) -> str:
+    """A study file over the 120-image synthetic set on CPU, one worker and one CPU per trial; `body` adds the
+    kind's keys (search space, arms, scheduler, seeds, concurrency)."""
+    return f"""
+name: {name}
+kind: {kind}
+base:
+  config: synthetic-tiny
+  set: {{train.epochs: {epochs}, data.synthetic_images: 120, data.image_root: .harma/synthetic-120}}
+resources: {{gpus_per_trial: 0, cpus_per_worker: 1, workers_per_trial: 1, custom: {{trial_slot: 1}}}}
+storage: results
+""" + body
+
+
+def start_harma(args: list[str], cwd: Path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                **popen) -> subprocess.Popen:
+    """`harma ARGS` in the background, leading its own process group (so a test can kill all of it)."""
+    return subprocess.Popen([sys.executable, "-m", "harma.cli", *args], cwd=cwd, env=harma_env(), stdout=stdout,
+                            stderr=stderr, start_new_session=True, **popen)
+
+
+def read_trials(scratch: Path, study: str | None = None) -> pd.DataFrame:
+    """The trials table under scratch/results (one study's, or all), empty before the first row is written."""
+    path = scratch / "results" / "trials" / (f"study={study}" if study else "")
+    return pd.read_parquet(path) if path.is_dir() and any(path.rglob("*.parquet")) else pd.DataFrame()
 
 
 def descendants(pid: int) -> list[int]:

@@ -16,43 +16,43 @@ from harma.tune.ray_probe import EMPTY_SETTINGS, H2_PREFACE, check_is_ray, is_se
 LIMIT_S = 15
 
 
-@pytest.fixture
-def silent_port():
-    """Listens and accepts, then says nothing."""
+def _tcp_server(on_connect):
+    """A one-connection server on 127.0.0.1 whose thread calls `on_connect(conn)`; yields its port."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()
-    held = []
 
     def serve():
         try:
-            held.append(server.accept())
+            conn, _ = server.accept()
         except OSError:   # closed at teardown before anyone connected
-            pass
+            return
+        on_connect(conn)
 
     threading.Thread(target=serve, daemon=True).start()
     yield server.getsockname()[1]
-    for conn, _ in held:
-        conn.close()
     server.close()
+
+
+@pytest.fixture
+def silent_port():
+    """Listens and accepts, then says nothing (the connection stays open until teardown)."""
+    held = []
+    yield from _tcp_server(held.append)
+    for conn in held:
+        conn.close()
 
 
 @pytest.fixture
 def hangup_port():
     """Accepts and closes the connection at once."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
+    yield from _tcp_server(lambda conn: conn.close())
 
-    def serve():
-        try:
-            server.accept()[0].close()
-        except OSError:
-            pass
 
-    threading.Thread(target=serve, daemon=True).start()
-    yield server.getsockname()[1]
-    server.close()
+def _answer_http11_400(conn) -> None:
+    with conn:
+        conn.recv(1024)
+        conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 
 
 class _Quiet(http.server.BaseHTTPRequestHandler):
@@ -76,22 +76,7 @@ def http1_port():
 @pytest.fixture
 def http11_port():
     """Answers anything with an HTTP/1.1 400, as nginx or a dashboard does to an HTTP/2 preface."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-
-    def serve():
-        try:
-            conn, _ = server.accept()
-        except OSError:
-            return
-        with conn:
-            conn.recv(1024)
-            conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-
-    threading.Thread(target=serve, daemon=True).start()
-    yield server.getsockname()[1]
-    server.close()
+    yield from _tcp_server(_answer_http11_400)
 
 
 def probe_error(address: str, timeout: float = 5.0) -> tuple[str, float]:

@@ -20,14 +20,7 @@ arms: {a: {}}
 """
 
 
-def _one_line(capsys) -> str:
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
-
-
-def test_a_study_held_by_a_live_driver_is_refused(scratch, capsys, monkeypatch):
+def test_a_study_held_by_a_live_driver_is_refused(scratch, monkeypatch, one_line):
     monkeypatch.chdir(scratch)
     (scratch / "studies" / "guarded.yaml").write_text(STUDY)
     holder = this_driver()                      # this very process: alive, so the lock is not stale
@@ -35,24 +28,24 @@ def test_a_study_held_by_a_live_driver_is_refused(scratch, capsys, monkeypatch):
     (scratch / "results" / "locks" / "guarded.lock").write_text(json.dumps(asdict(holder)))
     for argv in (["study", "run", "studies/guarded.yaml"], ["study", "resume", "guarded"]):
         assert main(argv) == 2
-        line = _one_line(capsys)
+        line = one_line()
         assert f"being run by another driver, pid {holder.pid} on host {holder.host}" in line
     assert not (scratch / "results" / "trials").exists()
 
 
-def test_a_new_study_refuses_checkpoints_an_earlier_run_left(scratch, capsys, monkeypatch):
+def test_a_new_study_refuses_checkpoints_an_earlier_run_left(scratch, monkeypatch, one_line):
     monkeypatch.chdir(scratch)
     (scratch / "studies" / "guarded.yaml").write_text(STUDY)
     stale = scratch / "results" / "runs" / "guarded" / "a-s1"
     stale.mkdir(parents=True)
     (stale / "last.pt").write_bytes(b"old")
     assert main(["study", "run", "studies/guarded.yaml"]) == 2
-    line = _one_line(capsys)
+    line = one_line()
     assert str(scratch / "results" / "runs" / "guarded") in line and "delete that folder" in line
     assert not (scratch / "results" / "locks" / "guarded.lock").exists()      # the lock was released
 
 
-def test_a_new_study_under_a_name_with_results_is_refused(scratch, capsys, monkeypatch):
+def test_a_new_study_under_a_name_with_results_is_refused(scratch, monkeypatch, one_line):
     from harma.results.store import ResultsStore
     from harma.tune.runner import columns_for
     from harma.tune.study import load_study
@@ -65,6 +58,6 @@ def test_a_new_study_under_a_name_with_results_is_refused(scratch, capsys, monke
                        "status": "COMPLETE", "params": {}}, columns_for(study, store))
     before = sorted(p.read_bytes() for p in (scratch / "results" / "trials").rglob("*.parquet"))
     assert main(["study", "run", "studies/guarded.yaml"]) == 2
-    line = _one_line(capsys)
+    line = one_line()
     assert "already has results" in line and "harma study resume guarded" in line
     assert sorted(p.read_bytes() for p in (scratch / "results" / "trials").rglob("*.parquet")) == before

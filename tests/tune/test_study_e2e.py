@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 
 import optuna
@@ -15,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from harma_subprocess import REPO, harma_env, run_harma
+from harma_subprocess import REPO, SEARCH_BODY, read_trials, run_harma, start_harma, tiny_study
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -91,39 +89,12 @@ def test_ddp_trial_through_torch_trainer_and_a_nan_trial_fails_alone(scratch):
     assert len(log) == 2
 
 
-RESUME_STUDY = """
-name: killme
-kind: search
-base:
-  config: synthetic-tiny
-  set: {train.epochs: 3, data.synthetic_images: 120, data.image_root: .harma/synthetic-120}
-resources: {gpus_per_trial: 0, cpus_per_worker: 1, workers_per_trial: 1, custom: {trial_slot: 1}}
-num_samples: 6
-max_concurrent: 2
-seeds: [3407]
-scheduler: {type: asha, max_epochs: 3, grace_period: 1, reduction_factor: 2}
-storage: results
-search:
-  sampler: {seed: 1, n_startup_trials: 3}
-  space:
-    optim.lr: {type: float, low: 1.0e-4, high: 2.0e-2, log: true}
-    adapter.gate_init: {type: float, low: -1.0, high: 1.0}
-"""
-
-
-def _statuses(scratch):
-    path = scratch / "results" / "trials"
-    return pd.read_parquet(path) if path.is_dir() and any(path.rglob("*.parquet")) else pd.DataFrame()
-
-
 def test_driver_killed_mid_study_then_resume_runs_every_trial_once(scratch):
-    (scratch / "studies" / "killme.yaml").write_text(RESUME_STUDY)
-    driver = subprocess.Popen([sys.executable, "-m", "harma.cli", "study", "run", "studies/killme.yaml"],
-                              cwd=scratch, env=harma_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    (scratch / "studies" / "killme.yaml").write_text(tiny_study("killme", "search", 3, SEARCH_BODY))
+    driver = start_harma(["study", "run", "studies/killme.yaml"], scratch)
     deadline = time.time() + 300
     while time.time() < deadline:
-        trials = _statuses(scratch)
+        trials = read_trials(scratch)
         if len(trials) and (trials["status"] != "RUNNING").sum() >= 2 and (trials["status"] == "RUNNING").any():
             break
         assert driver.poll() is None, "the study finished before it could be killed"
@@ -133,11 +104,11 @@ def test_driver_killed_mid_study_then_resume_runs_every_trial_once(scratch):
     os.killpg(driver.pid, signal.SIGKILL)
     driver.wait()
     time.sleep(3)
-    before = _statuses(scratch)
+    before = read_trials(scratch)
     assert (before["status"] == "RUNNING").any()
     proc = run_harma(["study", "resume", "studies/killme.yaml"], scratch)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    after = _statuses(scratch)
+    after = read_trials(scratch)
     assert after["trial_id"].is_unique and len(after) == 6
     assert set(after["status"]) <= {"COMPLETE", "PRUNED"}
     finished_before = before[before["status"] != "RUNNING"].set_index("trial_id")["status"]

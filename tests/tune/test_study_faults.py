@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,50 +18,21 @@ import optuna
 import pandas as pd
 import pytest
 
-from harma_subprocess import cmdline, descendants, harma_env, run_harma
+from harma_subprocess import SEARCH_BODY, cmdline, descendants, read_trials, run_harma, start_harma, tiny_study
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
-SEARCH = """
-name: faults
-kind: search
-base:
-  config: synthetic-tiny
-  set: {train.epochs: 3, data.synthetic_images: 120, data.image_root: .harma/synthetic-120}
-resources: {gpus_per_trial: 0, cpus_per_worker: 1, workers_per_trial: 1, custom: {trial_slot: 1}}
-num_samples: 6
-max_concurrent: 2
-seeds: [3407]
-scheduler: {type: asha, max_epochs: 3, grace_period: 1, reduction_factor: 2}
-storage: results
-search:
-  sampler: {seed: 1, n_startup_trials: 3}
-  space:
-    optim.lr: {type: float, low: 1.0e-4, high: 2.0e-2, log: true}
-    adapter.gate_init: {type: float, low: -1.0, high: 1.0}
-"""
+SEARCH = tiny_study("faults", "search", 3, SEARCH_BODY)
 
-ABLATION = """
-name: workers
-kind: ablation
-base:
-  config: synthetic-tiny
-  set: {train.epochs: 3, data.synthetic_images: 120, data.image_root: .harma/synthetic-120}
-resources: {gpus_per_trial: 0, cpus_per_worker: 1, workers_per_trial: 1, custom: {trial_slot: 1}}
+ABLATION = tiny_study("workers", "ablation", 3, """
 max_concurrent: 1
 seeds: [1]
 scheduler: {type: none}
-storage: results
 arms:
   first: {}
   diverges: {optim.lr: 1.0e+30}
   last: {adapter.gate_init: 0.5}
-"""
-
-
-def _trials(scratch: Path, name: str) -> pd.DataFrame:
-    path = scratch / "results" / "trials" / f"study={name}"
-    return pd.read_parquet(path) if path.is_dir() and any(path.glob("*.parquet")) else pd.DataFrame()
+""")
 
 
 def _epoch_files(scratch: Path, name: str) -> list[Path]:
@@ -70,8 +40,7 @@ def _epoch_files(scratch: Path, name: str) -> list[Path]:
 
 
 def _start(scratch: Path, *args: str, log: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "harma.cli", *args], cwd=scratch, env=harma_env(),
-                            stdout=open(scratch / log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    return start_harma(list(args), scratch, stdout=open(scratch / log, "w"), stderr=subprocess.STDOUT)
 
 
 def _wait(driver: subprocess.Popen, until, what: str, timeout: float = 400) -> None:
@@ -91,7 +60,7 @@ def _kill_group(driver: subprocess.Popen) -> None:
 
 
 def _finished_bytes(scratch: Path, name: str) -> dict[str, bytes]:
-    trials = _trials(scratch, name)
+    trials = read_trials(scratch, name)
     done = trials.loc[trials["status"].isin(["COMPLETE", "PRUNED", "FAILED"]), "trial_id"] if len(trials) else []
     folder = scratch / "results" / "trials" / f"study={name}"
     return {tid: (folder / f"{tid}.parquet").read_bytes() for tid in done}
@@ -123,14 +92,14 @@ def test_killed_twice_with_a_second_driver_refused_then_every_trial_once(scratch
     assert lock.exists()                                   # the dead driver's lock stays behind
     resumed = _start(scratch, "study", "resume", "faults", log="resume1.log")
     # moment 2: two trials finished and one still running
-    _wait(resumed, lambda: len(t := _trials(scratch, "faults")) and (t["status"] != "RUNNING").sum() >= 2
+    _wait(resumed, lambda: len(t := read_trials(scratch, "faults")) and (t["status"] != "RUNNING").sum() >= 2
           and (t["status"] == "RUNNING").any(), "finished and running trials at once")
     _kill_group(resumed)
     assert "took over the lock of a driver that is gone" in (scratch / "resume1.log").read_text()
     before = _finished_bytes(scratch, "faults")
     final = run_harma(["study", "resume", "studies/faults.yaml"], scratch)
     assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
-    trials = _trials(scratch, "faults")
+    trials = read_trials(scratch, "faults")
     assert len(trials) == 6 and trials["trial_id"].is_unique
     assert set(trials["status"]) <= {"COMPLETE", "PRUNED"}
     after = _finished_bytes(scratch, "faults")
@@ -165,7 +134,7 @@ def test_a_killed_worker_is_retried_from_its_checkpoint(scratch):
     assert driver.wait(timeout=600) == 0, (scratch / "run.log").read_text()[-3000:]
     log = (scratch / "run.log").read_text()
     assert "first-s1 failed" in log and "retry 1 of 2, from its checkpoint" in log
-    trials = _trials(scratch, "workers").set_index("trial_id")
+    trials = read_trials(scratch, "workers").set_index("trial_id")
     assert trials.loc["first-s1", "status"] == "COMPLETE" and trials.loc["first-s1", "stop_epoch"] == 3
     assert trials.loc["diverges-s1", "status"] == "FAILED" and "loss is nan" in trials.loc["diverges-s1", "error"]
     assert "diverges-s1 failed" not in log                   # a NaN is not retried
@@ -177,14 +146,14 @@ def test_without_retries_a_killed_trial_fails_and_resume_reruns_it_but_not_the_n
     driver = _start(scratch, "study", "run", "studies/workers.yaml", "--max-retries", "0", log="run.log")
     _kill_worker_after_first_epoch(scratch, driver)
     driver.wait(timeout=600)
-    trials = _trials(scratch, "workers").set_index("trial_id")
+    trials = read_trials(scratch, "workers").set_index("trial_id")
     assert trials.loc["first-s1", "status"] == "FAILED" and trials.loc["diverges-s1", "status"] == "FAILED"
     assert trials.loc["last-s1", "status"] == "COMPLETE"
     before = _finished_bytes(scratch, "workers")
     proc = run_harma(["study", "resume", "workers"], scratch)
     assert "retrying 1 FAILED trial(s) whose error a rerun may cure: first-s1" in proc.stdout, proc.stdout[-3000:]
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    after = _trials(scratch, "workers").set_index("trial_id")
+    after = read_trials(scratch, "workers").set_index("trial_id")
     assert after.loc["first-s1", "status"] == "COMPLETE" and after.loc["first-s1", "stop_epoch"] == 3
     now = _finished_bytes(scratch, "workers")
     assert now["diverges-s1"] == before["diverges-s1"] and now["last-s1"] == before["last-s1"]

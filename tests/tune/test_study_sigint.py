@@ -4,37 +4,28 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 
 import pandas as pd
 import pytest
 
-from harma_subprocess import harma_env
+from harma_subprocess import start_harma, tiny_study
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
-STUDY = """
-name: stopme
-kind: ablation
-base:
-  config: synthetic-tiny
-  set: {train.epochs: 30, data.synthetic_images: 120, data.image_root: .harma/synthetic-120}
-resources: {gpus_per_trial: 0, cpus_per_worker: 1, workers_per_trial: 1, custom: {trial_slot: 1}}
+STUDY = tiny_study("stopme", "ablation", 30, """
 max_concurrent: 1
 seeds: [1, 2, 3]
 scheduler: {type: none}
-storage: results
 arms:
   harma: {}
-"""
+""")
 
 
 def test_sigint_exits_130_and_points_to_resume(scratch):
     (scratch / "studies" / "stopme.yaml").write_text(STUDY)
-    driver = subprocess.Popen([sys.executable, "-m", "harma.cli", "study", "run", "studies/stopme.yaml"],
-                              cwd=scratch, env=harma_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, start_new_session=True)
+    driver = start_harma(["study", "run", "studies/stopme.yaml"], scratch, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
     epochs = scratch / "results" / "epochs"
     deadline = time.time() + 300
     while not (epochs.is_dir() and any(epochs.rglob("*.parquet"))):
