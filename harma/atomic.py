@@ -2,10 +2,12 @@
 
 The bytes go to a temporary file in the same folder (`.<name>.<random>.tmp`, hidden from dataset readers),
 which is flushed and fsynced, then renamed over the final name with os.replace, and the folder is fsynced so
-the rename survives a crash; on any error the temporary file is removed and the error propagates.  A full
-disk, a read-only file system, a permission or quota refusal, or a file where a folder should be (ENOSPC,
-EROFS, EACCES, EPERM, EDQUOT, ENOTDIR) becomes a `WriteError` naming the file, which the CLI reports as one
-line.  Used for configs, checkpoints and results files alike.  What harma creates is private: files 0600 and
+the rename survives a crash; on any error the temporary file is removed.  Only a missing path or a regular
+file is ever replaced: a device (/dev/null, /dev/full), FIFO, socket, symbolic link or folder there is
+refused.  Every OSError of a write (a full disk, a read-only file system, a permission or quota refusal, a
+file where a folder should be) becomes a `WriteError` naming the file asked for, never the temporary name,
+which the CLI reports as one line.  `find_debris` / `remove_debris` find the temporary files of writes that
+were killed before their rename.  Used for configs, checkpoints and results files alike.  What harma creates is private: files 0600 and
 folders 0700, narrowed further by the user's umask, never widened (`make_private_dirs`, `create_private_file`;
 mkstemp makes the temporary file 0600, so a replaced file is 0600 again).  Folders that exist, and a file that
 `create_private_file` finds, keep their modes.
@@ -14,42 +16,46 @@ from __future__ import annotations
 
 import errno
 import os
+import re
+import stat
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+from harma.errors import WRITE_REASONS, WriteError
+
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
-REASONS = {
-    errno.ENOSPC: "no space left on the device",
-    errno.EDQUOT: "disk quota exceeded",
-    errno.EROFS: "the file system is read-only",
-    errno.EACCES: "permission denied",
-    errno.EPERM: "operation not permitted",
-    errno.ENOTDIR: "a part of its folder path is a file, not a folder",
-}
-
-
-class WriteError(OSError):
-    """A file cannot be written (disk full, read-only, no permission); the message names the file.
-
-    Built like an OSError, `WriteError(errno, strerror, filename)`, so it pickles across processes."""
-
-    def __str__(self) -> str:
-        reason = REASONS.get(self.errno, self.strerror or "cannot write")
-        return f"cannot write {self.filename}: {reason} ({errno.errorcode.get(self.errno, self.errno)})"
-
-
-def as_write_error(exc: OSError, path: str | os.PathLike) -> OSError:
-    """`exc` as a WriteError naming `path` when it is a full disk, read-only or permission error, else `exc`."""
-    if isinstance(exc, WriteError) or exc.errno not in REASONS:
+def as_write_error(exc: OSError, path: str | os.PathLike) -> WriteError:
+    """`exc` as a WriteError naming `path` (the file asked for, never a temporary name)."""
+    if isinstance(exc, WriteError):
         return exc
     return WriteError(exc.errno, exc.strerror, os.fspath(path))
+
+
+KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+         (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link"))
+
+
+def check_replaceable(path: str | os.PathLike) -> None:
+    """WriteError naming `path` unless it is missing or a regular file: a write never replaces a device (such
+    as /dev/null or /dev/full), a FIFO, a socket, a symbolic link or a folder."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except NotADirectoryError:
+        return                      # a file in the way of its folder: the write reports that
+    if stat.S_ISREG(mode):
+        return
+    kind = next((name for test, name in KINDS if test(mode)), "not a regular file")
+    raise WriteError(errno.EINVAL, f"it is {kind}; harma replaces only regular files", os.fspath(path))
 
 
 def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
     """Call `write(fh)` on a temporary file next to `path`, then move it over `path`."""
     path = Path(path)
+    check_replaceable(path)
     try:
         _write_atomic(path, write)
     except OSError as exc:
@@ -100,6 +106,30 @@ def create_private_file(path: str | os.PathLike) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
     except FileExistsError:
         pass
+
+
+DEBRIS = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")    # what `_write_atomic` names its temporary files
+
+
+def find_debris(folder: str | os.PathLike) -> list[Path]:
+    """Temporary files of writes that were killed before their rename, anywhere under `folder`, sorted."""
+    found = []
+    for parent, _, names in os.walk(folder):
+        found += [Path(parent) / n for n in names if DEBRIS.match(n)]
+    return sorted(found)
+
+
+def remove_debris(folder: str | os.PathLike) -> list[Path]:
+    """Remove `find_debris(folder)`; only safe while no write under `folder` is in flight (its one writer
+    holds the folder, e.g. under the study lock); return what was removed."""
+    removed = []
+    for path in find_debris(folder):
+        try:
+            path.unlink()
+            removed.append(path)
+        except FileNotFoundError:
+            pass
+    return removed
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:

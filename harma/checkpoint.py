@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from harma.errors import CheckpointError
 from harma.atomic import write_atomic
 
 
@@ -23,10 +24,6 @@ def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
 def save_atomic(obj: Any, path: Path) -> None:
     """torch.save `obj` to `path` atomically (harma.atomic)."""
     write_atomic(path, lambda fh: torch.save(obj, fh))
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file cannot be read safely, or does not fit the model; the message names the file."""
 
 
 def load_checkpoint(path: Path) -> Any:

@@ -1,8 +1,9 @@
 """The `harma` command: train, eval, model info, data synth, study run/status/resume, results and report.
 
 Each subcommand imports its module only when run, so `harma train` works without Ray or plotly installed.
-Errors from bad input (config, data, weights, study files) and files that cannot be written (a full disk, a
-read-only folder: harma.atomic.WriteError) print one line and exit with status 2.
+Every harma error (`harma.errors.HarmaError`: bad config, data, weights, study or results files, a file that
+cannot be written) and a missing file print one line on stderr and exit with the error's code (2); this is
+the one place errors become exit codes.
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import os
 import sys
 from typing import Sequence
 
-from harma.config import ConfigError, load_config
+from harma.config import load_config
+from harma.errors import ConfigError, HarmaError
 from harma.metrics import TIE_GAP_KEY
 
 
@@ -138,35 +140,6 @@ def _add_optional(sub, module: str, function: str) -> None:
             raise
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from harma.atomic import WriteError
-
-    errors: list[type[BaseException]] = [ConfigError, FileNotFoundError, WriteError]
-    from harma.checkpoint import CheckpointError
-    from harma.model.build import WeightsError
-    errors += [WeightsError, CheckpointError]
-    try:
-        from harma.data.errors import DataError
-        errors.append(DataError)
-    except ImportError:
-        pass
-    try:
-        from harma.results.export import ResultsError
-        from harma.results.schema import RecordError, SchemaVersionError
-        from harma.results.store import ResultsFileError
-        errors += [ResultsError, RecordError, SchemaVersionError, ResultsFileError]
-    except ImportError:
-        pass
-    try:
-        from harma.tune.study import StudyError
-        errors.append(StudyError)
-        from harma.tune.cluster import ClusterError
-        errors.append(ClusterError)
-    except ImportError:
-        pass
-    return tuple(errors)
-
-
 SIGPIPE_EXIT = 141    # what a shell reports for a command whose reader went away (128 + SIGPIPE)
 
 
@@ -184,7 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _stdout_to_devnull()
         return SIGPIPE_EXIT
-    except _user_errors() as exc:
+    except HarmaError as exc:
+        print(f"harma: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except FileNotFoundError as exc:
         print(f"harma: error: {exc}", file=sys.stderr)
         return 2
 

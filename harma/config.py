@@ -17,14 +17,11 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
+from harma.errors import ConfigError
 from harma.atomic import write_text_atomic
 from harma.metrics import METRIC_KEYS, TIE_POLICIES
 from harma.validate import is_int as _is_int
 from harma.validate import is_num as _is_num
-
-
-class ConfigError(ValueError):
-    """A configuration value, key or file is invalid; the message names it and says what was expected."""
 
 
 def _check(cond: bool, key: str, expected: str, value: Any) -> None:

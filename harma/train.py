@@ -2,9 +2,9 @@
 
 Read it top to bottom: set up the device (and DDP when launched by torchrun), build the model and data,
 then for each epoch train (losses on the batch gathered across ranks), evaluate val and test, keep the best
-epoch by val mR, call `report` once, then save small atomic checkpoints and append a JSON line to the log.  A
-frozen model (`adapter.towers=none`) is evaluated once and not trained.  A NaN/inf loss stops the run with
-an error naming the epoch and step.
+epoch by the val objective, save small atomic checkpoints, append a JSON line to the log, and only then call
+`report` once: a report always finds its epoch's weights on disk.  A frozen model (`adapter.towers=none`) is
+evaluated once and not trained.  A NaN/inf loss or val objective stops the run with an error naming the epoch.
 """
 from __future__ import annotations
 
@@ -22,16 +22,16 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from harma import distributed as dist_utils
-from harma.atomic import make_private_dirs
+from harma.atomic import make_private_dirs, remove_debris
 from harma.checkpoint import load_checkpoint, load_trainable, save_atomic, trainable_state
 from harma.config import ConfigError, RunConfig, load_config, resume_conflicts, save_config, write_text_atomic
 from harma.evaluate import evaluate_split
 from harma.model.adapters import ADAPTER_TYPES
 from harma.model.build import build_model, tokenizer_for
-from harma.train_step import (NonFiniteLossError, StepTotals, compile_forward, forward_loss, make_optimizer,
+from harma.train_step import (NonFiniteError, StepTotals, compile_forward, forward_loss, make_optimizer,
                               param_groups, set_matmul_precision)
 
-__all__ = ["NonFiniteLossError", "param_groups", "seed_everything", "train"]
+__all__ = ["NonFiniteError", "param_groups", "seed_everything", "train"]
 
 ReportFn = Callable[[dict[str, Any]], None]
 
@@ -155,6 +155,12 @@ def _log_line(out_dir: Path, record: dict) -> None:
         fh.write(json.dumps(record) + "\n")
 
 
+def _check_finite_objective(val: dict[str, float], key: str, epoch: int) -> None:
+    """A NaN or infinite objective cannot rank the epoch: the run stops, naming it (never retried)."""
+    if not math.isfinite(val[key]):
+        raise NonFiniteError(f"val {key} is {val[key]} at epoch {epoch}: the model's embeddings are not finite")
+
+
 def _peak_memory(device: torch.device) -> dict[str, int | None]:
     """Peak resident memory of this process, and peak allocated GPU memory on CUDA (None otherwise)."""
     gpu = int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None
@@ -185,6 +191,7 @@ def train(cfg: RunConfig, report: ReportFn | None = None, report_on_all_ranks: b
     _check_same_run(out_dir, cfg)
     if rank == 0:
         make_private_dirs(out_dir)
+        remove_debris(out_dir)              # temporary files of a write killed with an earlier run
         save_config(cfg, out_dir / "config.yaml")
 
     from harma.data import build_datasets
@@ -233,6 +240,7 @@ def train(cfg: RunConfig, report: ReportFn | None = None, report_on_all_ranks: b
         val = evaluate_split(model, data.val, cfg, device)
         test = evaluate_split(model, data.test, cfg, device)
         key, sign = cfg.train.objective, (1.0 if cfg.train.objective_mode == "max" else -1.0)
+        _check_finite_objective(val, key, epoch)
         improved = state.best_val is None or sign * val[key] > sign * state.best_val[key]
         if improved:
             state.best_epoch, state.best_val, state.best_test = epoch, val, test
@@ -246,14 +254,15 @@ def train(cfg: RunConfig, report: ReportFn | None = None, report_on_all_ranks: b
                   "trainable_params": n_trainable, "total_params": n_total,
                   **_peak_memory(device)}
         state.history.append(record)
-        # The epoch is reported before the checkpoint that claims it is written: a stop in between re-runs the
-        # epoch on resume (reported again, the same record) and never loses its report.  The log follows the
-        # checkpoint and is rewritten from its history on resume.
-        if report is not None and (rank == 0 or report_on_all_ranks):
-            report(record)
+        # Checkpoint first, then the log line, then the report: whoever receives the report (Ray Tune, which may
+        # stop the trial on it) finds the epoch's weights on disk already.  A stop before the report loses
+        # nothing: a resumed run with `replay` reports every epoch its checkpoint holds again.
         if rank == 0:
             _save(out_dir, model, optimizer, scheduler, state, improved)
             _log_line(out_dir, record)
+        dist_utils.barrier()
+        if report is not None and (rank == 0 or report_on_all_ranks):
+            report(record)
         dist_utils.barrier()
 
     return {"best_epoch": state.best_epoch, "best_val": state.best_val, "test_at_best_val": state.best_test,

@@ -16,13 +16,10 @@ import contextlib
 import torch
 from torch import nn
 
+from harma.errors import NonFiniteError
 from harma import distributed as dist_utils
 from harma.config import RunConfig, TrainConfig
 from harma.losses import harma_loss
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite."""
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -109,12 +106,12 @@ class StepTotals:
         self.steps += 1
 
     def check(self) -> None:
-        """One host read; raises NonFiniteLossError naming epoch, step, loss and its parts."""
+        """One host read; raises NonFiniteError naming epoch, step, loss and its parts."""
         step = int(self.first_bad)
         if step < 0:
             return
         parts = dict(zip(self.names, self.bad_values.tolist()))
-        raise NonFiniteLossError(f"epoch {self.epoch} step {step}: loss is {parts['loss']} ({parts})")
+        raise NonFiniteError(f"epoch {self.epoch} step {step}: loss is {parts['loss']} ({parts})")
 
     def means(self) -> dict[str, float]:
         """{"loss": mean, "loss_<part>": mean, ...} over the steps added."""

@@ -14,7 +14,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from harma.atomic import REASONS
+from harma.errors import WRITE_REASONS as REASONS
 
 PROBE_PREFIX = ".harma-write-probe-"
 

@@ -8,6 +8,7 @@ import stat
 import pytest
 
 from harma.atomic import create_private_file, make_private_dirs, write_atomic, write_bytes_atomic, write_text_atomic
+from harma.errors import WriteError
 
 
 def test_writes_replace_and_leave_only_the_file(tmp_path):
@@ -78,3 +79,62 @@ def test_a_file_where_a_folder_should_be_is_an_error(tmp_path):
     for folder in (tmp_path / "plain", tmp_path / "plain" / "sub"):
         with pytest.raises(FileExistsError, match="plain'$"):
             make_private_dirs(folder)
+
+
+def test_a_file_in_the_way_of_the_folder_is_one_write_error_naming_the_file(tmp_path):
+    (tmp_path / "plain").write_text("x")
+    with pytest.raises(WriteError, match=r"cannot write .*plain/sub/f.txt: a file is in the way"):
+        write_text_atomic(tmp_path / "plain" / "sub" / "f.txt", "y")
+    assert (tmp_path / "plain").read_text() == "x"
+
+
+def _char_device(path):
+    """A character device node (1, 7: /dev/full's numbers) in a temp folder, or skip where mknod is refused."""
+    try:
+        os.mknod(path, 0o600 | stat.S_IFCHR, os.makedev(1, 7))
+    except (PermissionError, OSError) as exc:
+        pytest.skip(f"mknod is not allowed here ({exc})")
+
+
+@pytest.mark.parametrize("kind", ["char device", "fifo", "socket", "symlink", "folder"])
+def test_only_a_regular_file_or_a_missing_path_is_ever_replaced(tmp_path, kind):
+    import socket
+
+    target = tmp_path / "out.csv"
+    if kind == "char device":
+        _char_device(target)
+    elif kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "socket":
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(target))
+    elif kind == "symlink":
+        (tmp_path / "real.csv").write_text("kept")
+        target.symlink_to(tmp_path / "real.csv")
+    else:
+        target.mkdir()
+    before = os.lstat(target)
+    words = {"char device": "a character device", "fifo": "a FIFO", "socket": "a socket",
+             "symlink": "a symbolic link", "folder": "a folder"}[kind]
+    with pytest.raises(WriteError, match=f"cannot write {target}: it is {words}; harma replaces only regular"):
+        write_text_atomic(target, "data")
+    after = os.lstat(target)
+    assert (after.st_mode, after.st_ino) == (before.st_mode, before.st_ino)      # the very same node
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted({"out.csv", *(["real.csv"] if kind == "symlink" else [])})
+    if kind == "symlink":
+        assert (tmp_path / "real.csv").read_text() == "kept"
+
+
+def test_killed_writes_leave_debris_that_is_found_and_removed(tmp_path):
+    from harma.atomic import find_debris, remove_debris
+
+    write_text_atomic(tmp_path / "a" / "kept.parquet", "x")
+    debris = [tmp_path / "a" / ".kept.parquet.ab_cd123.tmp", tmp_path / "b" / ".last.pt.zz9x8y7w.tmp"]
+    for path in debris:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("half")
+    (tmp_path / "a" / "notes.tmp").write_text("a user's file")               # not harma's name pattern
+    assert find_debris(tmp_path) == sorted(debris)
+    assert remove_debris(tmp_path) == sorted(debris)
+    assert find_debris(tmp_path) == [] and (tmp_path / "a" / "notes.tmp").exists()
+    assert (tmp_path / "a" / "kept.parquet").read_text() == "x"

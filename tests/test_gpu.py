@@ -12,7 +12,7 @@ import torch
 
 from harma import cli
 from harma.config import apply_overrides
-from harma.train import NonFiniteLossError, train
+from harma.train import NonFiniteError, train
 
 pytestmark = pytest.mark.gpu
 
@@ -73,7 +73,7 @@ def test_eval_of_a_checkpoint_on_the_device(tiny_cfg, device_name, capsys):
 
 def test_nan_guard_on_the_device_names_epoch_and_step(tiny_cfg, device_name, poison_loss):
     poison_loss(2, float("inf"))
-    with pytest.raises(NonFiniteLossError, match=r"epoch 1 step 1: loss is inf"):
+    with pytest.raises(NonFiniteError, match=r"epoch 1 step 1: loss is inf"):
         train(on(tiny_cfg, device_name, **{"train.finite_check_every": 2}))
 
 

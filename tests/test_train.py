@@ -13,7 +13,7 @@ from harma.config import ConfigError, apply_overrides
 from harma.data import build_datasets
 from harma.evaluate import evaluate_split
 from harma.model.build import build_model, tokenizer_for
-from harma.train import NonFiniteLossError, train
+from harma.train import NonFiniteError, train
 
 
 def untrained_val(cfg):
@@ -54,14 +54,16 @@ def test_resume_continues_at_the_next_epoch(tiny_cfg):
     cfg = apply_overrides(tiny_cfg, {"train.epochs": 3})
 
     def stop_in_second_report(record):
-        if record["epoch"] == 2:     # epoch 1 is checkpointed; epoch 2's checkpoint is not written yet
+        if record["epoch"] == 2:     # epoch 2 is checkpointed and logged before its report
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         train(cfg, report=stop_in_second_report)
+    lines = [json.loads(x) for x in open(os.path.join(cfg.train.out_dir, "log.jsonl"))]
+    assert [x["epoch"] for x in lines] == [1, 2]
     seen = []
-    summary = train(cfg, report=seen.append)
-    assert [r["epoch"] for r in seen] == [2, 3]
+    summary = train(cfg, report=seen.append, replay=True)
+    assert [r["epoch"] for r in seen] == [1, 2, 3]                  # the lost report of epoch 2 comes back
     assert [r["epoch"] for r in summary["history"]] == [1, 2, 3]
     lines = [json.loads(x) for x in open(os.path.join(cfg.train.out_dir, "log.jsonl"))]
     assert [x["epoch"] for x in lines] == [1, 2, 3]
@@ -88,14 +90,14 @@ def test_frozen_model_is_evaluated_once_not_trained(tiny_cfg):
 
 def test_nan_loss_stops_with_epoch_and_step(tiny_cfg, poison_loss):
     poison_loss(3, float("nan"))
-    with pytest.raises(NonFiniteLossError, match=r"epoch 1 step 2: loss is nan"):
+    with pytest.raises(NonFiniteError, match=r"epoch 1 step 2: loss is nan"):
         train(tiny_cfg)
 
 
 @pytest.mark.parametrize("every", [1, 2, 1000])
 def test_nan_guard_names_the_first_bad_step_whatever_the_read_interval(tiny_cfg, poison_loss, every):
     poison_loss(2, float("inf"))
-    with pytest.raises(NonFiniteLossError, match=r"epoch 1 step 1: loss is inf"):
+    with pytest.raises(NonFiniteError, match=r"epoch 1 step 1: loss is inf"):
         train(apply_overrides(tiny_cfg, {"train.finite_check_every": every}))
 
 
@@ -139,18 +141,21 @@ def test_affiliation_loss_without_scene_labels_is_an_error(tiny_cfg, tmp_path):
         train(cfg)
 
 
-def test_each_epoch_is_reported_before_the_checkpoint_that_claims_it(tiny_cfg):
-    """A stop between report and checkpoint re-runs the epoch; the other order would lose its report."""
+def test_each_report_finds_its_epoch_checkpointed_and_logged(tiny_cfg):
+    """A receiver that stops the run on a report (Tune's STOP) keeps that epoch's weights and log line."""
     from harma.checkpoint import load_checkpoint
 
-    last = os.path.join(tiny_cfg.train.out_dir, "last.pt")
+    folder = tiny_cfg.train.out_dir
     seen = []
 
     def report(record):
-        seen.append((record["epoch"], load_checkpoint(last)["epoch"] if os.path.exists(last) else 0))
+        best = load_checkpoint(os.path.join(folder, "best.pt"))["epoch"]
+        logged = [json.loads(x)["epoch"] for x in open(os.path.join(folder, "log.jsonl"))]
+        seen.append((record["epoch"], load_checkpoint(os.path.join(folder, "last.pt"))["epoch"],
+                     best == record["best_epoch"], logged[-1]))
 
-    train(tiny_cfg, report=report)
-    assert seen == [(1, 0), (2, 1)]
+    train(apply_overrides(tiny_cfg, {"train.epochs": 3}), report=report)
+    assert seen == [(1, 1, True, 1), (2, 2, True, 2), (3, 3, True, 3)]
 
 
 def test_a_planted_pickle_in_last_pt_is_refused_not_run(tiny_cfg, tmp_path):

@@ -11,7 +11,7 @@ from torch import nn
 
 from harma.config import TrainConfig
 from harma.model.layout import seq_first_self_attention
-from harma.train_step import (NonFiniteLossError, StepTotals, compile_forward, make_optimizer,
+from harma.train_step import (NonFiniteError, StepTotals, compile_forward, make_optimizer,
                               precision_context, set_matmul_precision)
 
 
@@ -33,7 +33,7 @@ def test_step_totals_name_the_first_non_finite_step(bad):
     totals = StepTotals(epoch=4, device=torch.device("cpu"))
     for step, loss in enumerate([1.0, 2.0, bad, float("nan"), 3.0]):
         totals.add(step, parts(loss, 0.25))
-    with pytest.raises(NonFiniteLossError, match=rf"epoch 4 step 2: loss is {bad}") as err:
+    with pytest.raises(NonFiniteError, match=rf"epoch 4 step 2: loss is {bad}") as err:
         totals.check()
     assert "'contr': 0.25" in str(err.value)
 

@@ -55,12 +55,12 @@ def test_read_only_or_refused_folder_is_a_write_error(tmp_path, monkeypatch, cod
     assert str(tmp_path / "config.yaml") in str(err.value)
 
 
-def test_other_os_errors_pass_through_unchanged(tmp_path, monkeypatch):
+def test_every_os_error_of_a_write_names_the_file_asked_for_never_the_temporary_one(tmp_path, monkeypatch):
     monkeypatch.setattr(atomic.os, "fsync", fail_with(errno.EIO))
-    with pytest.raises(OSError) as err:
+    with pytest.raises(WriteError) as err:
         write_text_atomic(tmp_path / "a.txt", "x")
-    assert not isinstance(err.value, WriteError) and err.value.errno == errno.EIO
-    assert os.listdir(tmp_path) == []
+    assert err.value.errno == errno.EIO and err.value.filename == str(tmp_path / "a.txt")
+    assert ".tmp" not in str(err.value) and os.listdir(tmp_path) == []
 
 
 def test_write_error_survives_pickling():

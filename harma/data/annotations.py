@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from harma.data.errors import DataError
+from harma.errors import DataError
 
 _CAPTION_TABLE = str.maketrans({**{c: None for c in ",.'!?\"()*#:;~"}, "-": " ", "/": " "})
 

@@ -8,16 +8,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harma.data.errors import DataError
 from harma.data.synthetic import ensure_synthetic_dataset
 
 
 def _synth(args: argparse.Namespace) -> int:
-    try:
-        paths = ensure_synthetic_dataset(args.out, args.images, seed=args.seed, image_size=args.image_size)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    paths = ensure_synthetic_dataset(args.out, args.images, seed=args.seed, image_size=args.image_size)
     for name in ("image_root", "train_json", "val_json", "test_json"):
         print(f"{name}: {getattr(paths, name)}")
     return 0

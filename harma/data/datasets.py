@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 
 from harma.config import DataConfig
 from harma.data.annotations import EvalAnnotations, load_eval_annotations, load_train_annotations
-from harma.data.errors import DataError
+from harma.errors import DataError
 from harma.data.image_cache import CachedImages, DiskImages, open_images
 from harma.data.synthetic import SyntheticPaths, ensure_synthetic_dataset
 from harma.data.transforms import test_transform, train_transform

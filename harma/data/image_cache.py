@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from harma.data.errors import DataError
+from harma.errors import DataError
 
 CACHE_FORMAT = 1
 _CHUNK = 64                      # images decoded per batch while building (bounds memory)

@@ -15,7 +15,7 @@ import json
 import os
 
 from harma.config import ConfigError, DataConfig, RunConfig
-from harma.data.errors import DataError
+from harma.errors import DataError
 from harma.data.synthetic import train_captions
 
 

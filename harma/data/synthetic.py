@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from harma.data.errors import DataError
+from harma.errors import DataError
 
 MARKER = ".harma-synthetic.json"
 FORMAT = 1

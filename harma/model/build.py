@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harma.errors import WeightsError
 from harma.config import RunConfig
 from harma.model.freeze import freeze_all_but_adapters
 from harma.model.inject import inject_adapters
@@ -28,10 +29,6 @@ TINY_ARCH: dict[str, Any] = {
                    "pool_type": "avg"},
     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
 }
-
-
-class WeightsError(RuntimeError):
-    """A backbone weights file is missing, unreadable or does not fit the arch."""
 
 
 class HarmaModel(nn.Module):

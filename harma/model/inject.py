@@ -9,12 +9,9 @@ from __future__ import annotations
 
 from torch import nn
 
+from harma.errors import InjectionError
 from harma.config import AdapterConfig
 from harma.model.adapters import AdaptedMLP, BiShareAdapter, MMAdapter
-
-
-class InjectionError(RuntimeError):
-    """The backbone does not have the structure adapters are injected into."""
 
 
 def tower_blocks(clip: nn.Module, tower: str) -> nn.ModuleList:

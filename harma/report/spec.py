@@ -14,11 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harma.errors import SpecError
 from harma.report.overrides import set_tokens
-
-
-class SpecError(ValueError):
-    """A study file given to the report cannot be used; the message names the file."""
 
 
 @dataclass(frozen=True)

@@ -16,16 +16,13 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from harma.errors import ResultsError
 from harma.results import fsio
 from harma.results.store import ResultsStore
 
 FORMATS = ("csv", "parquet")
 TABLES = ("trials", "epochs")
 ALL = "all-studies"
-
-
-class ResultsError(ValueError):
-    """A results command cannot be done as asked (unknown study, format or table); the message says which."""
 
 
 @dataclass(frozen=True)

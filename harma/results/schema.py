@@ -20,10 +20,11 @@ from typing import Any
 
 import pyarrow as pa
 
+from harma.errors import RecordError, SchemaVersionError
 from harma.metrics import METRIC_KEYS
 from harma.results.trials import KINDS, MODES, STATUSES, is_missing, plain, param_column, row_overrides
 
-SCHEMA_VERSION = "2.0"
+SCHEMA_VERSION = "2.1"          # 2.1 added error_type
 READABLE_MAJORS = ("1", "2")          # 1.x files are upgraded on read
 VERSION_KEY = b"harma.schema_version"
 TABLE_KEY = b"harma.table"
@@ -34,14 +35,6 @@ TIMESTAMP = pa.timestamp("us", tz="UTC")
 PARAM_TYPES: dict[str, pa.DataType] = {"bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(),
                                        "string": pa.string()}
 OBJECTIVE_COLUMNS = tuple(f"{split}_{m}" for split in ("val", "test") for m in METRIC_KEYS)
-
-
-class SchemaVersionError(RuntimeError):
-    """A results file was written under a schema version this harma cannot read."""
-
-
-class RecordError(ValueError):
-    """A trial record or epoch report does not fit the schema; the message names the field."""
 
 
 def _fixed_trial_fields() -> list[pa.Field]:
@@ -67,6 +60,7 @@ def _fixed_trial_fields() -> list[pa.Field]:
         pa.field("peak_rss_bytes", pa.int64()),
         pa.field("peak_gpu_bytes", pa.int64()),
         pa.field("error", pa.string()),
+        pa.field("error_type", pa.string()),           # the error's class (harma.errors.is_curable reads it)
         pa.field("resolved_config", pa.string()),
         pa.field("git_commit", pa.string()),
         pa.field("git_dirty", pa.bool_()),

@@ -23,6 +23,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from harma.errors import ResultsFileError
+from harma.atomic import remove_debris
 from harma.results import fsio
 from harma.results.migrate import needs_rewrite, upgrade
 from harma.results.schema import (
@@ -48,10 +50,6 @@ from harma.results.trials import is_param_column, param_key
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 _PARTITION = "study="
-
-
-class ResultsFileError(ValueError):
-    """A results file cannot be read as Parquet (empty, truncated, not Parquet); the message names the file."""
 
 
 def _unreadable(path: str, exc: BaseException) -> ResultsFileError:
@@ -158,6 +156,13 @@ class ResultsStore:
         frame = _to_frame([table], importance_schema(), tuple(importance_schema().names))
         return frame.sort_values(["importance", "param"], ascending=[False, True], kind="stable",
                                  na_position="last").reset_index(drop=True)
+
+    def remove_debris(self, study: str) -> list:
+        """Remove the temporary files that killed writes left in the study's folders (local roots only; an object
+        store has none); the caller must be the study's one writer (the driver holding its lock)."""
+        if not fsio.is_local(self.fs):
+            return []
+        return [p for table in ("trials", "epochs", "importances") for p in remove_debris(self._dir(table, study))]
 
     def delete_trial(self, study: str, trial_id: str) -> int:
         """Remove a trial's row and all its epoch files (a restart from scratch); return files removed."""

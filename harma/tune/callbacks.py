@@ -20,9 +20,9 @@ from harma.config import to_dict
 from harma.metrics import METRIC_KEYS, REPORTED_KEYS
 from harma.results.schema import StudyColumns, record_from_row
 from harma.results.store import ResultsStore
-from harma.results.trials import FAILED, RUNNING
-from harma.tune.records import (FAILURE_KEY, GPU_KEYS, MEMORY_KEYS, Provenance, TrialSpec, final_status,
-                                is_epoch_result, trial_spec)
+from harma.results.trials import FAILED, OBSERVED, RUNNING, best_first
+from harma.tune.records import (FAILURE_KEY, FAILURE_TYPE_KEY, GPU_KEYS, MEMORY_KEYS, Provenance, TrialSpec,
+                                error_summary, final_status, is_epoch_result, trial_spec)
 from harma.tune.study import Study
 from harma.tune.trial import trial_run_config
 
@@ -34,12 +34,12 @@ def _now() -> dt.datetime:
 
 
 def _error_text(trial) -> str:
+    """The error Tune recorded for a trial (its traceback), as the error column keeps it."""
     path = getattr(trial, "error_file", None)
     try:
         if path:
             with open(path) as fh:
-                text = fh.read().strip()
-            return text[-4000:]
+                return error_summary(fh.read())
     except OSError:
         pass
     return "trial failed (no error file)"
@@ -64,10 +64,12 @@ class ParquetResults(Callback):
         self.started: dict[str, float] = {}
         self.retries: dict[str, int] = {}
         self.done = 0
-        self.best: tuple[float, str] | None = None
         trials = store.read_trials(study.name)
         self.earlier = {row["trial_id"]: record_from_row(row) for row in trials.to_dict("records")} if len(
             trials) else {}
+        ranked = best_first(trials, OBSERVED)   # the best so far counts the trials earlier drivers finished
+        self.best: tuple[float, str] | None = (float(ranked.iloc[0][self.objective_key]),
+                                               ranked.iloc[0]["trial_id"]) if len(ranked) else None
 
     def _row(self, trial) -> dict[str, Any]:
         """The trial's row, started from what an earlier driver recorded for it (a resumed trial keeps its
@@ -75,7 +77,7 @@ class ParquetResults(Callback):
         spec = trial_spec(trial.config)
         tid = spec.trial_id
         if tid not in self.rows:
-            earlier = {k: v for k, v in self.earlier.get(tid, {}).items() if k not in ("error", "finished_at")}
+            earlier = {k: v for k, v in self.earlier.get(tid, {}).items() if k not in ("error", "error_type", "finished_at")}
             self.started[tid] = time.time() - float(earlier.get("wall_seconds") or 0.0)
             self.rows[tid] = {**earlier,
                               "study": self.study.name, "trial_id": tid, "kind": self.study.kind,
@@ -104,10 +106,14 @@ class ParquetResults(Callback):
         self._write(self._row(trial))
 
     def on_trial_recover(self, iteration, trials, trial, **info):
-        tid = self._row(trial)["trial_id"]
+        row = self._row(trial)
+        tid = row["trial_id"]
         self.retries[tid] = self.retries.get(tid, 0) + 1
-        self.echo(f"[{self.study.name}] {tid} failed ({_error_text(trial).splitlines()[-1][:200]}); retry "
-                  f"{self.retries[tid]} of {self.max_retries}, from its checkpoint", flush=True)
+        # A reported epoch was checkpointed before its report, so a trial with one has a checkpoint.
+        start = (f"from its checkpoint (epoch {row['stop_epoch']})" if row.get("stop_epoch")
+                 else "from the start (no epoch was checkpointed)")
+        self.echo(f"[{self.study.name}] {tid} failed ({_error_text(trial).splitlines()[0][:200]}); retry "
+                  f"{self.retries[tid]} of {self.max_retries}, {start}", flush=True)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if FAILURE_KEY in result:
@@ -139,7 +145,9 @@ class ParquetResults(Callback):
         status = final_status(row.get("_last"), error)
         row.update({"status": status, "finished_at": _now()})
         if status == FAILED:
-            row["error"] = (row.get("_last") or {}).get(FAILURE_KEY) or _error_text(trial)
+            last = row.get("_last") or {}
+            row["error"] = error_summary(last[FAILURE_KEY]) if FAILURE_KEY in last else _error_text(trial)
+            row["error_type"] = last.get(FAILURE_TYPE_KEY)
         self._elapsed(row["trial_id"], row)
         self._write(row)
         self._report(row)
@@ -158,7 +166,7 @@ class ParquetResults(Callback):
         self.echo(f"[{self.study.name}] {self.done}/{self.total} {row['trial_id']} {row['status']}{where}: "
                   f"{shown}; {best}", flush=True)
         if row["status"] == FAILED:
-            self.echo(f"[{self.study.name}]   error: {(row.get('error') or '').splitlines()[-1][:300]}", flush=True)
+            self.echo(f"[{self.study.name}]   error: {(row.get('error') or '').splitlines()[0][:300]}", flush=True)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self._finish(trial, error=False)

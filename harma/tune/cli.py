@@ -11,22 +11,25 @@ import argparse
 
 
 def _run(args: argparse.Namespace, study, target: str, resume: bool) -> int:
-    """Run or resume, then exit 0, 130 (SIGINT) or 1 (trials missing, too many FAILED) with one stderr line."""
+    """Run or resume, then exit 0, 130 (SIGINT), 143 (SIGTERM) or 1 (trials missing, too many FAILED) with one
+    stderr line."""
     import sys
 
     from harma.report.live import live_report_for
-    from harma.tune.outcome import SIGINT_EXIT, study_outcome
+    from harma.tune.outcome import EXIT_CODES, SigtermUnwinds, Terminated, signal_text, study_outcome
     from harma.tune.preflight import preflight
     from harma.tune.runner import run_study
 
-    preflight(study, args.address)
     try:
-        with live_report_for(study, args.report, args.report_every):
-            summary = run_study(study, address=args.address, resume=resume, max_retries=args.max_retries)
-    except KeyboardInterrupt:
-        print(f"harma: study {target} stopped by SIGINT (Ctrl-C) before it finished; `harma study resume "
+        with SigtermUnwinds():
+            preflight(study, args.address)
+            with live_report_for(study, args.report, args.report_every):
+                summary = run_study(study, address=args.address, resume=resume, max_retries=args.max_retries)
+    except KeyboardInterrupt as exc:
+        name = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+        print(f"harma: study {target} stopped by {signal_text(name)} before it finished; `harma study resume "
               f"{target}` continues it", file=sys.stderr)
-        return SIGINT_EXIT
+        return EXIT_CODES[name]
     name = summary.get("name", target)
     outcome = study_outcome(name, summary["planned"], summary["counts"], summary["interrupted"],
                             args.max_failed_share)

@@ -15,15 +15,12 @@ import socket
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from harma.errors import ClusterError
 from harma.tune.study import Study
 
 LOCAL_OBJECT_STORE_BYTES = 256 * 1024 * 1024
 SHARED_FS_TYPES = ("nfs", "nfs4", "cifs", "smb3", "lustre", "gpfs", "ceph", "glusterfs", "beegfs", "fuse.",
                    "9p", "virtiofs", "efs", "wekafs")
-
-
-class ClusterError(RuntimeError):
-    """The Ray cluster cannot be reached or cannot run this study as asked."""
 
 
 def trial_env() -> dict[str, str]:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
+from harma.errors import StudyLockedError
 from harma.atomic import make_private_dirs
 from harma.results import fsio
 from harma.tune.study import StudyError
@@ -36,10 +37,6 @@ STALE_AFTER_S = 120.0
 OBJECT_STORE_SETTLE_S = 2.0
 TAKEOVER_GUARD_S = 30.0
 ACQUIRE_S = 60.0
-
-
-class StudyLockedError(StudyError):
-    """Another live driver holds the study's lock."""
 
 
 @dataclass(frozen=True)

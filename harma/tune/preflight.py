@@ -4,7 +4,8 @@ The results storage must be writable by this process: a local `storage` folder (
 it), and the folder of a local Optuna storage (`sqlite:///PATH`, `journal:PATH`); a bucket is left to its first
 write.  With an address other than `auto` (from `--address` or RAY_ADDRESS) there must be a Ray cluster
 answering there (harma.tune.ray_probe), so a wrong port fails in seconds instead of a `ray.init` that retries
-for minutes.  Errors are StudyErrors naming the study file and key, or ClusterErrors naming the address.
+for minutes.  A search's Optuna storage file that exists must open.  Errors are StudyErrors (or an
+OptunaStorageError) naming the study file and key, or ClusterErrors naming the address.
 """
 from __future__ import annotations
 
@@ -47,7 +48,23 @@ def check_address(address: str | None) -> None:
         check_is_ray(address)
 
 
+def check_optuna_storage(study: Study) -> None:
+    """A search's Optuna storage that exists must open (a corrupt file is one error now, not inside Ray)."""
+    if study.kind != "search":
+        return
+    folder_file = study.optuna_storage_url()
+    for prefix in ("sqlite:///", "journal:"):
+        if folder_file.startswith(prefix):
+            path = os.path.expanduser(folder_file[len(prefix):].split("?", 1)[0])
+            if not os.path.isfile(path) or os.path.getsize(path) == 0:
+                return                     # nothing there yet: the run creates it
+    from harma.tune.space import study_storage
+
+    study_storage(study)
+
+
 def preflight(study: Study, address: str | None) -> None:
-    """check_storage, then check_address."""
+    """check_storage, check_optuna_storage, then check_address."""
     check_storage(study)
+    check_optuna_storage(study)
     check_address(address)

@@ -3,9 +3,9 @@
 `TrialSpec` is what a trial runs (the value of its Tune config's `TRIAL_KEY`); `flatten_epoch` turns the
 trainer's per-epoch record into the flat metrics dict a trial reports to Tune (with
 the GPUs the reporting process sees); `final_status` decides COMPLETE / PRUNED / FAILED from a trial's last
-result (one rule for Parquet and for Optuna); `is_retryable` tells a failure a rerun may cure from one it
-repeats; `provenance` collects git commit, dirty flag and package
-versions once per driver.
+result (one rule for Parquet and for Optuna); `error_summary` bounds what the error column keeps; `provenance`
+collects the harma package's git commit and dirty flag (from the checkout harma is imported from, whatever
+the working folder) and package versions once per driver.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import json
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping
 
 from harma.metrics import METRIC_KEYS, REPORTED_KEYS
@@ -22,8 +23,8 @@ from harma.results.trials import COMPLETE, FAILED, PRUNED
 
 MEMORY_KEYS = ("peak_rss_bytes", "peak_gpu_bytes")
 FAILURE_KEY = "trial_failure"    # in a trial's last result: why it failed deterministically
-# Failures that a rerun repeats (same config, same seed): never retried, by Tune or by `harma study resume`.
-DETERMINISTIC_ERRORS = ("NonFiniteLossError", "ConfigError", "StudyError", "DataError", "WeightsError")
+FAILURE_TYPE_KEY = "trial_failure_type"   # ... and the class of that error (harma.errors.is_curable reads it)
+ERROR_TAIL_CHARS = 2000          # how much of a traceback the error column keeps, after its last line
 GPU_KEYS = ("gpu_name", "gpu_count", "cuda_version")
 
 
@@ -91,7 +92,8 @@ def failure_result(error: BaseException, metric: str) -> dict[str, Any]:
     """The last result of a trial that failed for a reason a rerun repeats (a non-finite loss): reported, not
     raised, so Tune's retries (meant for killed workers) never rerun it; `metric` (NaN) satisfies Tune's check
     that every result carries the objective."""
-    return {FAILURE_KEY: f"{type(error).__name__}: {error}", metric: float("nan")}
+    return {FAILURE_KEY: f"{type(error).__name__}: {error}", FAILURE_TYPE_KEY: type(error).__name__,
+            metric: float("nan")}
 
 
 def final_status(result: Mapping[str, Any] | None, error: bool) -> str:
@@ -104,10 +106,17 @@ def final_status(result: Mapping[str, Any] | None, error: bool) -> str:
     return COMPLETE if int(result["epoch"]) >= int(result["planned_epochs"]) else PRUNED
 
 
-def is_retryable(error_text: str | None) -> bool:
-    """Whether a FAILED trial's error (its traceback text) may pass on a rerun: a killed worker, a lost node
-    or an out-of-memory may; a non-finite loss or a bad config never does."""
-    return not any(name in (error_text or "") for name in DETERMINISTIC_ERRORS)
+def error_summary(text: str | None) -> str:
+    """What the error column keeps of an error text or traceback: its last line (the error itself) first, then
+    at most ERROR_TAIL_CHARS of what came before it."""
+    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    if not lines:
+        return "trial failed (no error text)"
+    last, before = lines[-1].strip(), "\n".join(lines[:-1])
+    if not before:
+        return last
+    tail = before[-ERROR_TAIL_CHARS:]
+    return f"{last}\n{'...' if len(before) > ERROR_TAIL_CHARS else ''}{tail}"
 
 
 @dataclass(frozen=True)
@@ -118,12 +127,24 @@ class Provenance:
     package_versions: str           # JSON {package: version}
 
 
-def _git(*args: str) -> str | None:
+def _git(folder: Path, *args: str) -> str | None:
     try:
-        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=5)
+        out = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout if out.returncode == 0 else None
+
+
+def package_checkout() -> Path | None:
+    """The git checkout the harma package is imported from (its top level holds this very package), or None
+    for an installed copy, even one that sits inside another project's repository."""
+    import harma
+
+    package = Path(harma.__file__).resolve().parent
+    top = _git(package, "rev-parse", "--show-toplevel")
+    if top is None or (Path(top.strip()) / "harma").resolve() != package:
+        return None
+    return Path(top.strip())
 
 
 def provenance() -> Provenance:
@@ -133,8 +154,9 @@ def provenance() -> Provenance:
             versions[pkg] = importlib.metadata.version(pkg)
         except importlib.metadata.PackageNotFoundError:
             pass
-    commit = _git("rev-parse", "HEAD")
-    status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
+    checkout = package_checkout()
+    commit = _git(checkout, "rev-parse", "HEAD") if checkout else None
+    status = _git(checkout, "status", "--porcelain", "--untracked-files=no") if commit else None
     return Provenance(git_commit=commit.strip() or None if commit else None,
                       git_dirty=None if status is None else bool(status.strip()),
                       package_versions=json.dumps(versions, sort_keys=True))

@@ -15,14 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from harma.atomic import make_private_dirs
+from harma.atomic import make_private_dirs, remove_debris
 from harma.results.schema import StudyColumns, record_from_row
 from harma.results.store import ResultsStore
 from harma.results.trials import COMPLETE, FAILED, FINISHED, PRUNED, RUNNING, SEED_KEY, best_first, row_overrides
 from harma.tune.columns import objective_column, study_columns
 from harma.tune.lock import StudyLock
-from harma.tune.outcome import DEFAULT_MAX_RETRIES, SigintWatch
-from harma.tune.records import TRIAL_KEY, TrialSpec, is_retryable, provenance
+from harma.tune.outcome import DEFAULT_MAX_RETRIES, SigtermUnwinds, StopWatch
+from harma.errors import is_curable
+from harma.tune.records import TRIAL_KEY, TrialSpec, provenance
 from harma.tune.snapshot import save_study_snapshot
 from harma.tune.study import Study, StudyError, load_study
 from harma.tune.warm_start import enqueue, plan_warm_start
@@ -60,11 +61,21 @@ def _finished_ids(trials) -> set[str]:
 
 
 def _retry_ids(trials) -> set[str]:
-    """FAILED trials whose error a rerun may cure (a killed worker, not a NaN): `resume` runs them again."""
+    """FAILED trials whose error a rerun may cure (a killed worker, not a NaN), by the error's recorded class:
+    `resume` runs them again."""
     if not len(trials):
         return set()
     failed = trials[trials["status"] == FAILED]
-    return {row["trial_id"] for row in failed.to_dict("records") if is_retryable(row.get("error"))}
+    return {row["trial_id"] for row in failed.to_dict("records") if is_curable(row.get("error_type"))}
+
+
+def _check_new(study: Study, store: ResultsStore, checkpoints: str) -> None:
+    """A new study must not have results, nor (locally) checkpoints an earlier run of its name left behind."""
+    if len(store.read_trials(study.name)):
+        raise StudyError(f"{study.source}: name: study {study.name!r} already has results under {store.root}; "
+                         f"`harma study resume {study.name}` continues it, or give the study a new name")
+    if not study.storage_is_remote:
+        _check_no_stale_runs(study, checkpoints)
 
 
 def _check_no_stale_runs(study: Study, checkpoints: str) -> None:
@@ -163,52 +174,65 @@ def _run_locked(study: Study, address: str | None, resume: bool, echo: Callable[
                 max_retries: int) -> dict[str, Any]:
     import ray
 
-    from harma.tune.cluster import check_fits, cluster_shape, connect, derive_max_concurrent
+    from harma.tune.cluster import connect
 
     root, checkpoints, ray_storage = _storage_dirs(study)
     store = ResultsStore(root)
-    save_study_snapshot(study, resume)
     columns = columns_for(study, store)
+    if not resume:
+        _check_new(study, store, checkpoints)
+    warm = plan_warm_start(study, store) if study.kind == "search" and not resume else []
+    # Every refusal above writes nothing: the snapshot, cleanup and folders come only now.
+    save_study_snapshot(study, resume)
     if resume:
         rewritten = store.conform(columns)
         if rewritten:
             echo(f"[{study.name}] rewrote {len(rewritten)} results file(s) in schema of this study", flush=True)
-    recorded = store.read_trials(study.name)
-    if not resume and len(recorded):
-        raise StudyError(f"{study.source}: name: study {study.name!r} already has results under {root}; "
-                         f"`harma study resume {study.name}` continues it, or give the study a new name")
-    if not resume and not study.storage_is_remote:
-        _check_no_stale_runs(study, checkpoints)
+    removed = store.remove_debris(study.name)
     if not study.storage_is_remote:
+        removed += remove_debris(Path(checkpoints) / study.name)
         for folder in (checkpoints, ray_storage):
             make_private_dirs(folder)                 # before Ray and the trainer create them 0755
+    if removed:
+        echo(f"[{study.name}] removed {len(removed)} temporary file(s) left by a killed write", flush=True)
+    recorded = store.read_trials(study.name)
     retry = _retry_ids(recorded) if resume else set()
     finished = _finished_ids(recorded) - retry
-    warm = plan_warm_start(study, store) if study.kind == "search" and not resume else []
-    started_ray = connect(study, address)
-    try:
-        shape = cluster_shape()
-        check_fits(study, shape)
-        plan = _plan(study, store, columns, resume, finished, retry, warm, echo)
-        concurrency = derive_max_concurrent(study, shape)
-        if retry:
-            echo(f"[{study.name}] retrying {len(retry)} FAILED trial(s) whose error a rerun may cure: "
-                 + ", ".join(sorted(retry)), flush=True)
-        echo(f"[{study.name}] {study.kind} study: {plan.total} trial(s) to run, {len(finished)} already finished, "
-             f"up to {concurrency} at once on {shape.nodes} node(s); results in {root}", flush=True)
-        summary = {"name": study.name, "started": plan.total, "finished_before": sorted(finished), "results": root,
-                   "planned": plan.total + len(_finished_ids(store.read_trials(study.name)) - retry)}
-        if plan.total == 0:
-            return {**summary, "counts": _status_counts(store, study), "interrupted": False}
-        callback, interrupted = _fit(study, store, columns, plan, concurrency, finished, max_retries, resume,
-                                     (checkpoints, ray_storage), echo)
-        if study.kind == "search" and not interrupted:
-            _report_importances(study, store, echo)
-        return {**summary, "best": callback.best, "counts": _status_counts(store, study),
-                "interrupted": interrupted}
-    finally:
-        if started_ray:
-            ray.shutdown()
+    with SigtermUnwinds() as sigterm:
+        started_ray = connect(study, address)
+        sigterm.install()                              # ray.init put its own SIGTERM handler in place
+        try:
+            return _run_connected(study, store, columns, resume, finished, retry, warm,
+                                  (root, checkpoints, ray_storage), echo, max_retries)
+        finally:
+            if started_ray:
+                ray.shutdown()
+
+
+def _run_connected(study: Study, store: ResultsStore, columns: StudyColumns, resume: bool, finished: set[str],
+                   retry: set[str], warm: list, dirs: tuple[str, str, str], echo: Callable[..., None],
+                   max_retries: int) -> dict[str, Any]:
+    from harma.tune.cluster import check_fits, cluster_shape, derive_max_concurrent
+
+    root, checkpoints, ray_storage = dirs
+    shape = cluster_shape()
+    check_fits(study, shape)
+    plan = _plan(study, store, columns, resume, finished, retry, warm, echo)
+    concurrency = derive_max_concurrent(study, shape)
+    if retry:
+        echo(f"[{study.name}] retrying {len(retry)} FAILED trial(s) whose error a rerun may cure: "
+             + ", ".join(sorted(retry)), flush=True)
+    echo(f"[{study.name}] {study.kind} study: {plan.total} trial(s) to run, {len(finished)} already finished, "
+         f"up to {concurrency} at once on {shape.nodes} node(s); results in {root}", flush=True)
+    summary = {"name": study.name, "started": plan.total, "finished_before": sorted(finished), "results": root,
+               "planned": plan.total + len(_finished_ids(store.read_trials(study.name)) - retry)}
+    if plan.total == 0:
+        return {**summary, "counts": _status_counts(store, study), "interrupted": None}
+    callback, interrupted = _fit(study, store, columns, plan, concurrency, finished, max_retries, resume,
+                                 (checkpoints, ray_storage), echo)
+    if study.kind == "search" and not interrupted:
+        _report_importances(study, store, echo)
+    return {**summary, "best": callback.best, "counts": _status_counts(store, study), "interrupted": interrupted}
 
 
 @dataclass
@@ -241,7 +265,8 @@ def _plan(study: Study, store: ResultsStore, columns: StudyColumns, resume: bool
 
 def _fit(study: Study, store: ResultsStore, columns: StudyColumns, plan: _Plan, concurrency: int,
          finished: set[str], max_retries: int, resume: bool, dirs: tuple[str, str], echo: Callable[..., None]):
-    """Fit one Tune experiment over the plan; returns (the Parquet callback, whether SIGINT stopped it)."""
+    """Fit one Tune experiment over the plan; returns (the Parquet callback, the signal that stopped it or
+    None)."""
     import logging
 
     from ray import tune
@@ -266,8 +291,8 @@ def _fit(study: Study, store: ResultsStore, columns: StudyColumns, plan: _Plan, 
     tune_logger = logging.getLogger("ray.tune.tune")
     tune_logger.addFilter(hint)
     try:
-        with SigintWatch() as sigint:
+        with StopWatch() as stop:
             tuner.fit()
-            return callback, sigint.tune_was_interrupted()
+            return callback, stop.interruption()
     finally:
         tune_logger.removeFilter(hint)

@@ -18,8 +18,10 @@ import optuna
 from optuna.samplers import TPESampler
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
+from sqlalchemy.exc import SQLAlchemyError
 
 from harma.atomic import create_private_file
+from harma.errors import HarmaError, OptunaStorageError
 from harma.tune.study import ParamSpec, Study, StudyError, dependency_order
 
 JOURNAL_PREFIX = "journal:"
@@ -100,5 +102,16 @@ def make_optuna_storage(url_or_journal: str) -> BaseStorage:
 
 
 def study_storage(study: Study) -> BaseStorage:
-    """The Optuna storage of a search study (its `optuna_storage`, or the default sqlite file)."""
-    return make_optuna_storage(study.optuna_storage_url())
+    """The Optuna storage of a search study (its `optuna_storage`, or the default sqlite file); a storage that
+    cannot be opened (a corrupt or foreign file) is one OptunaStorageError naming it."""
+    url = study.optuna_storage_url()
+    try:
+        storage = make_optuna_storage(url)
+        storage.get_all_studies()          # reads the file: a corrupt one fails here, not inside Ray
+    except HarmaError:
+        raise
+    except (SQLAlchemyError, ValueError, OSError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise OptunaStorageError(f"{study.source}: optuna_storage: {url} cannot be opened as an Optuna storage "
+                                 f"({first}); move the file away to start the search over, or restore it") from None
+    return storage

@@ -18,12 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from harma.errors import StudyError
 from harma import config as hconfig
 from harma.config import RunConfig
-
-class StudyError(ValueError):
-    """A study file is invalid; the message names the file, the key path and what was expected."""
-
 
 KINDS = ("search", "ablation", "replicate")
 SCHEDULERS = ("asha", "none")

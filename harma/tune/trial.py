@@ -3,9 +3,11 @@
 With one worker the trainer runs in the trial process itself (no worker-group start-up cost) on the GPU Ray
 assigned it; with `workers_per_trial > 1` the trial builds and fits a Ray Train `TorchTrainer` (DDP, NCCL on
 GPU, gloo on CPU) whose run name derives from the harma trial id, so a restarted driver resumes it, and whose
-metrics reach Tune through `TuneReportCallback`.  The trial driver itself never touches CUDA.  Either way the
-trainer checkpoints into `<storage>/runs/<study>/<trial id>`, and after a restart (a Tune retry of a killed
-worker, or `harma study resume`) it resumes from there and first reports again the epochs it already holds.
+metrics reach Tune through a relay that holds the workers until Tune continues the trial (`harma.tune.relay`).
+The trial driver itself never touches CUDA.  Either way the trainer checkpoints into
+`<storage>/runs/<study>/<trial id>` before it reports an epoch, so the report that Tune stops a trial on
+always finds that epoch's weights on disk; after a restart (a Tune retry of a killed worker, or
+`harma study resume`) it resumes from there and first reports again the epochs it already holds.
 """
 from __future__ import annotations
 
@@ -15,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from harma.config import RunConfig
-from harma.train import NonFiniteLossError
+from harma.errors import HarmaError
 from harma.tune.columns import objective_column
 from harma.tune.records import TrialSpec, failure_result, flatten_epoch, trial_spec
+from harma.tune.relay import Relay
 from harma.tune.study import Study
 
 
@@ -43,8 +46,9 @@ def _planned_epochs(cfg: RunConfig) -> int:
 def run_trial(config: dict, study: Study, checkpoint_root: str, train_storage: str) -> None:
     """Tune function trainable: `config[TRIAL_KEY]` is the TrialSpec to run.
 
-    A non-finite loss is deterministic: the trial reports it as its last result (`failure_result`) and ends,
-    so Tune's retries, meant for killed workers, never rerun it; any other error propagates to Tune."""
+    A harma error that a rerun cannot cure (a non-finite loss, a bad config, an unreadable checkpoint) is
+    reported as the trial's last result (`failure_result`), so Tune's retries, meant for killed workers,
+    never rerun it; any other error propagates to Tune, which may retry it."""
     from ray import tune
 
     spec = trial_spec(config)
@@ -54,11 +58,15 @@ def run_trial(config: dict, study: Study, checkpoint_root: str, train_storage: s
             _train_in_process(cfg)
         else:
             _train_with_torch_trainer(cfg, study, spec.trial_id, train_storage)
-    except NonFiniteLossError as exc:
+    except HarmaError as exc:
+        if exc.curable:
+            raise
         tune.report(failure_result(exc, objective_column(study)))
 
 
 def _train_in_process(cfg: RunConfig) -> None:
+    """Tune's function reporting is synchronous: `tune.report` returns only when Tune continues the trial,
+    and the trainer has written the epoch's checkpoint before it reports."""
     from ray import tune
 
     from harma.train import train
@@ -68,7 +76,9 @@ def _train_in_process(cfg: RunConfig) -> None:
 
 
 def _worker_loop(loop_config: dict) -> None:
-    """Runs on every Ray Train worker: the process group is already up; every rank reports each epoch."""
+    """Runs on every Ray Train worker (the process group is up).  Rank 0 hands each epoch's result to the trial
+    driver through the relay and waits for Tune's go-ahead; the other ranks wait for it at the trainer's
+    barrier, so no worker trains an epoch past one that Tune stopped the trial on."""
     import ray.train
     import ray.train.torch
 
@@ -76,43 +86,39 @@ def _worker_loop(loop_config: dict) -> None:
     from harma.train import train
 
     cfg: RunConfig = loop_config["cfg"]
+    relay: Relay = loop_config["relay"]
     device = ray.train.torch.get_device()
     if device.type == "cuda":
         cfg = apply_overrides(cfg, {"train.device": f"cuda:{device.index or 0}"})
     where, planned = _where(), _planned_epochs(cfg)
     try:
-        train(cfg, report=lambda record: ray.train.report(flatten_epoch(record, planned, where)),
-              report_on_all_ranks=True, replay=True)
-    except NonFiniteLossError as exc:
-        # Deterministic: retrying the worker group (FailureConfig) would diverge again.  Every rank sees the
-        # same global loss and stops; rank 0 hands the message to the trial driver, which raises it once.
+        train(cfg, report=lambda record: relay.report(flatten_epoch(record, planned, where)), replay=True)
+    except HarmaError as exc:
+        # Deterministic errors hit every rank alike (the same global loss, the same files); rank 0 hands the
+        # failure to the trial driver, which reports it once and ends the trial.
+        if exc.curable:
+            raise
         if ray.train.get_context().get_world_rank() == 0:
-            loop_config["errors"].put(str(exc))
+            relay.fail(failure_result(exc, loop_config["metric"]))
 
 
 def _train_with_torch_trainer(cfg: RunConfig, study: Study, trial_id: str, train_storage: str) -> None:
+    """Fit a TorchTrainer in a background thread while this (the trial's) thread relays its results to Tune."""
     from ray.train import FailureConfig, ScalingConfig
     from ray.train import RunConfig as TrainRunConfig
     from ray.train.torch import TorchTrainer
-    from ray.tune.integration.ray_train import TuneReportCallback
-
-    from ray.util.queue import Queue
 
     res = study.resources
-    errors = Queue(maxsize=1, actor_options={"num_cpus": 0})
+    relay = Relay()
     per_worker = {"CPU": res.cpus_per_worker}
     if res.gpus_per_worker > 0:
         per_worker["GPU"] = res.gpus_per_worker
     trainer = TorchTrainer(
         _worker_loop,
-        train_loop_config={"cfg": cfg, "errors": errors},
+        train_loop_config={"cfg": cfg, "relay": relay, "metric": objective_column(study)},
         scaling_config=ScalingConfig(num_workers=res.workers_per_trial, use_gpu=res.gpus_per_worker > 0,
                                      resources_per_worker=per_worker),
-        run_config=TrainRunConfig(name=f"{study.name}-{trial_id}",
-                                  storage_path=train_storage,
-                                  failure_config=FailureConfig(max_failures=2),
-                                  callbacks=[TuneReportCallback()]),
+        run_config=TrainRunConfig(name=f"{study.name}-{trial_id}", storage_path=train_storage,
+                                  failure_config=FailureConfig(max_failures=2)),
     )
-    trainer.fit()
-    if not errors.empty():
-        raise NonFiniteLossError(errors.get())
+    relay.serve(trainer.fit)

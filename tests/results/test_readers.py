@@ -75,7 +75,7 @@ def test_pandas_reads_a_study_folder_whole(root, columns, trials):
             value = frame.loc[tid, f"param.{key}"]
             assert (pd.isna(value) if key not in params else value == params[key]), (tid, key)
     assert set(frame["objective"]) == {columns.objective} and set(frame["objective_mode"]) == {columns.objective_mode}
-    assert set(frame["schema_version"]) == {"2.0"}
+    assert set(frame["schema_version"]) == {"2.1"}
 
 
 @pytest.mark.parametrize("columns", [SEARCH, ABLATION])

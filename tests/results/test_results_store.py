@@ -95,7 +95,7 @@ def test_param_columns_are_typed_in_the_file(tmp_path):
     assert schema.field("param.adapter.share").type == pa.string()
     assert schema.field("param.adapter.enabled").type == pa.bool_()
     assert schema.field("started_at").type == pa.timestamp("us", tz="UTC")
-    assert schema.metadata[b"harma.schema_version"] == b"2.0"
+    assert schema.metadata[b"harma.schema_version"] == b"2.1"
     assert schema.field("schema_version").type == schema.field("objective").type == pa.string()
     assert schema.field("git_dirty").type == pa.bool_() and schema.field("gpu_count").type == pa.int64()
 
@@ -110,7 +110,7 @@ def test_every_file_of_a_study_has_every_parameter_column(tmp_path):
     df = store.read_trials("abl")
     assert df["param.loss.gamma"].tolist() == [2.0, 1.5]
     assert df["param.x.only_a"].iloc[0] == "q" and pd.isna(df["param.x.only_a"].iloc[1])
-    assert df["param.adapter.bottleneck"].isna().all() and df["schema_version"].tolist() == ["2.0", "2.0"]
+    assert df["param.adapter.bottleneck"].isna().all() and df["schema_version"].tolist() == ["2.1", "2.1"]
     assert df["objective"].tolist() == ["val_r_mean"] * 2 and df["objective_mode"].tolist() == ["max"] * 2
 
 
@@ -139,7 +139,7 @@ def test_other_major_version_is_a_clear_error(tmp_path):
     with pytest.raises(SchemaVersionError) as err:
         store.read_trials()
     msg = str(err.value)
-    assert "old.parquet" in msg and "3.1" in msg and "2.0" in msg
+    assert "old.parquet" in msg and "3.1" in msg and "2.1" in msg
 
 
 def test_same_major_other_minor_reads(tmp_path):

@@ -62,14 +62,27 @@ def test_parquet_callback_writes_the_tie_gap_as_an_epoch_row(tmp_path):
 
 
 def test_a_failure_result_is_failed_and_never_retried():
-    from harma.train import NonFiniteLossError
-    from harma.tune.records import FAILURE_KEY, failure_result, final_status, is_retryable
+    from harma.errors import is_curable
+    from harma.train import NonFiniteError
+    from harma.tune.records import FAILURE_KEY, FAILURE_TYPE_KEY, failure_result, final_status
 
-    result = failure_result(NonFiniteLossError("epoch 2 step 5: loss is nan"), "val_r_mean")
+    result = failure_result(NonFiniteError("epoch 2 step 5: loss is nan"), "val_r_mean")
     assert final_status(result, error=False) == "FAILED"
-    assert result[FAILURE_KEY] == "NonFiniteLossError: epoch 2 step 5: loss is nan"
+    assert result[FAILURE_KEY] == "NonFiniteError: epoch 2 step 5: loss is nan"
+    assert result[FAILURE_TYPE_KEY] == "NonFiniteError"
     assert result["val_r_mean"] != result["val_r_mean"]            # NaN: Tune sees the objective key
-    assert not is_retryable(result[FAILURE_KEY])
-    assert is_retryable("ray.exceptions.ActorDiedError: The actor died unexpectedly")
-    assert is_retryable(None)
-    assert not is_retryable("harma.config.ConfigError: train.batch_size: expected ...")
+    assert not is_curable(result[FAILURE_TYPE_KEY])
+    assert not is_curable("ConfigError") and not is_curable("CheckpointError") and not is_curable("StudyLockedError")
+    assert is_curable("ActorDiedError") and is_curable(None)       # not a harma error: a rerun may pass
+    assert is_curable("WriteError")                                # a full disk may have room on a rerun
+
+
+def test_the_error_column_keeps_the_last_line_first_and_a_bounded_tail():
+    from harma.tune.records import ERROR_TAIL_CHARS, error_summary
+
+    trace = "Traceback (most recent call last):\n" + "".join(f'  File "x.py", line {i}\n' for i in range(500))
+    kept = error_summary(trace + "ValueError: the real reason\n\n")
+    assert kept.splitlines()[0] == "ValueError: the real reason"
+    assert len(kept) <= len("ValueError: the real reason") + 1 + 3 + ERROR_TAIL_CHARS
+    assert kept.endswith('line 499')
+    assert error_summary("one line") == "one line" and error_summary("") == "trial failed (no error text)"
