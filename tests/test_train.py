@@ -203,3 +203,23 @@ def test_replay_reports_the_checkpointed_epochs_again_then_continues(tiny_cfg):
     assert [r["epoch"] for r in again] == [1, 2] and again[1]["val"] == seen[1]["val"]
     assert summary["epochs_run"] == 2
     assert train(cfg, report=(quiet := []).append) and quiet == []  # without replay: nothing to report
+
+
+def test_a_run_removes_the_debris_a_killed_write_left_in_its_folder(tiny_cfg):
+    folder = tiny_cfg.train.out_dir
+    os.makedirs(folder)
+    debris = os.path.join(folder, ".last.pt.ab12cd34.tmp")
+    open(debris, "wb").write(b"half a checkpoint")
+    train(apply_overrides(tiny_cfg, {"train.epochs": 1}))
+    assert not os.path.exists(debris) and os.path.exists(os.path.join(folder, "last.pt"))
+
+
+def test_a_non_finite_val_objective_stops_the_run_naming_the_epoch(tiny_cfg, monkeypatch):
+    import harma.train as train_module
+
+    real = train_module.evaluate_split
+    monkeypatch.setattr(train_module, "evaluate_split",
+                        lambda *a, **k: {**real(*a, **k), "r_mean": float("inf")})
+    with pytest.raises(NonFiniteError, match="val r_mean is inf at epoch 1"):
+        train(apply_overrides(tiny_cfg, {"train.epochs": 1}))
+    assert not os.path.exists(os.path.join(tiny_cfg.train.out_dir, "best.pt"))

@@ -1,4 +1,4 @@
-"""`harma study run|status|resume`: the study commands, registered into the `harma` CLI.
+"""`harma study run|status|resume|verify`: the study commands, registered into the `harma` CLI.
 
 `status` and `resume` take a study file or a bare name; a name with no `studies/NAME.yaml` is read from the
 snapshot the study saved in its results storage (`--results ROOT`, default `results`: harma.tune.snapshot).
@@ -113,6 +113,54 @@ def _print_importances(study, store) -> None:
           + ", ".join(f"{k} {v:.2f}" for k, v in ranked))
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    """One line per problem on stdout, a summary line, exit 1 when there is any problem."""
+    from harma.tune.snapshot import find_study
+    from harma.verify import study_places, verify_study
+
+    study = find_study(args.name, args.results)
+    verdict = verify_study(study, study_places(study, args.results), top=args.top, tolerance=args.tolerance,
+                           evaluate=not args.no_eval)
+    for problem in verdict.problems:
+        print(f"problem: {problem}")
+    print(f"verify {verdict.study}: {verdict.trials} trial row(s), {verdict.evaluated} best.pt re-evaluated, "
+          f"{len(verdict.problems)} problem(s)")
+    return 1 if verdict.problems else 0
+
+
+def _positive(text: str) -> int:
+    """argparse type for --top: a whole number >= 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+def _tolerance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 (recall points), got {text!r}")
+    return value
+
+
+def _add_verify(study) -> None:
+    from harma.verify import DEFAULT_TOLERANCE
+
+    p = study.add_parser("verify", help="check every finished trial's checkpoints, log, epochs and Optuna state "
+                         "against its results row; exit 1 on any problem")
+    p.add_argument("name", help="study file, or study name (studies/NAME.yaml, else its snapshot)")
+    p.add_argument("--results", default=None, help="results root (default: the study's storage)")
+    p.add_argument("--top", type=_positive, default=None, metavar="K",
+                   help="re-evaluate only the K best finished trials (default: all)")
+    p.add_argument("--tolerance", type=_tolerance, default=DEFAULT_TOLERANCE, metavar="POINTS",
+                   help=f"largest difference in recall points between a re-evaluated best.pt and its row "
+                   f"(default {DEFAULT_TOLERANCE:g})")
+    p.add_argument("--no-eval", action="store_true", help="check files, epochs and Optuna only (no torch)")
+    p.set_defaults(func=cmd_verify)
+
+
 def add_study_commands(sub) -> None:
     study = sub.add_parser("study", help="Ray Tune studies: run, status, resume").add_subparsers(
         dest="study_command", required=True)
@@ -135,3 +183,4 @@ def add_study_commands(sub) -> None:
     p.add_argument("--results", default=None, help="results root (default: the study's storage; for a name "
                    "without a study file: results)")
     p.set_defaults(func=cmd_status)
+    _add_verify(study)

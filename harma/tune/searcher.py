@@ -32,7 +32,9 @@ def search_trial_id(number: int) -> str:
 
 
 def open_optuna_study(study: Study) -> optuna.Study:
-    """The study's Optuna study (created on first use), its objective named after the results column."""
+    """The study's Optuna study (created on first use), its objective named after the results column; Optuna's
+    info lines ("Using an existing study ...") are silenced, its warnings kept."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     opened = optuna.create_study(study_name=study.name, storage=study_storage(study), sampler=make_sampler(study),
                                  direction=study.objective.direction, load_if_exists=True)
     with warnings.catch_warnings():  # set_metric_names is marked experimental in Optuna

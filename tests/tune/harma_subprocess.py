@@ -91,3 +91,13 @@ def cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+def verify(scratch: Path, name: str, *args: str) -> subprocess.CompletedProcess:
+    """`harma study verify NAME` in scratch (every finished trial's artifacts against its row)."""
+    return run_harma(["study", "verify", name, *args], scratch)
+
+
+def assert_verified(scratch: Path, name: str) -> None:
+    proc = verify(scratch, name)
+    assert proc.returncode == 0 and " 0 problem(s)" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]

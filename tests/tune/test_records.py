@@ -1,7 +1,9 @@
 """final_status: one rule for Parquet and Optuna; the tie gap travels from the trainer's record to Parquet."""
+import json
 from types import SimpleNamespace
 
 import pandas as pd
+import pytest
 
 from harma.metrics import METRIC_KEYS, REPORTED_KEYS, TIE_GAP_KEY
 from harma.results.trials import COMPLETE, FAILED, PRUNED
@@ -86,3 +88,45 @@ def test_the_error_column_keeps_the_last_line_first_and_a_bounded_tail():
     assert len(kept) <= len("ValueError: the real reason") + 1 + 3 + ERROR_TAIL_CHARS
     assert kept.endswith('line 499')
     assert error_summary("one line") == "one line" and error_summary("") == "trial failed (no error text)"
+
+
+def test_the_best_so_far_line_counts_trials_earlier_drivers_finished(tmp_path):
+    from harma.results import ResultsStore
+    from harma.tune.callbacks import ParquetResults
+    from harma.tune.columns import study_columns
+    from harma.tune.records import Provenance
+    from harma.tune.study import load_study
+
+    study = load_study("studies/ablation-smoke.yaml")
+    store, columns = ResultsStore(tmp_path), study_columns(study)
+    for tid, value, status in (("old-a", 41.5, "COMPLETE"), ("old-b", 12.0, "PRUNED"), ("old-c", None, "FAILED")):
+        store.write_trial({"study": study.name, "trial_id": tid, "kind": study.kind, "status": status,
+                           **({"val_r_mean": value} if value is not None else {}), "params": {}}, columns)
+    lines = []
+    callback = ParquetResults(study, store, columns, Provenance(None, None, "{}"), str(tmp_path / "runs"), total=1,
+                              echo=lambda text, **k: lines.append(text), protected={"old-a", "old-b", "old-c"})
+    assert callback.best == (41.5, "old-a")
+    callback._report({"trial_id": "new", "status": "COMPLETE", "val_r_mean": 30.0, "stop_epoch": 1})
+    assert lines[-1].endswith("val_r_mean 30.00; best 41.50 (old-a)")
+
+
+def test_provenance_is_the_harma_checkout_wherever_the_driver_runs(tmp_path, monkeypatch):
+    import subprocess
+    from pathlib import Path
+
+    import harma
+    from harma.tune import records
+
+    checkout = Path(harma.__file__).resolve().parents[1]
+    head = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode != 0:
+        pytest.skip("harma is not imported from a git checkout here")
+    monkeypatch.chdir(tmp_path)                                    # not a git folder at all
+    assert records.provenance().git_commit == head.stdout.strip()
+    other = tmp_path / "project"                                   # an installed copy inside another repository
+    (other / "site" / "harma").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(other)], check=True)
+    monkeypatch.setattr(harma, "__file__", str(other / "site" / "harma" / "__init__.py"))
+    found = records.provenance()
+    assert found.git_commit is None and found.git_dirty is None
+    assert "harma" in json.loads(found.package_versions)

@@ -61,3 +61,51 @@ def test_a_new_study_under_a_name_with_results_is_refused(scratch, monkeypatch, 
     line = one_line()
     assert "already has results" in line and "harma study resume guarded" in line
     assert sorted(p.read_bytes() for p in (scratch / "results" / "trials").rglob("*.parquet")) == before
+    assert not (scratch / "results" / "snapshots").exists()         # a refusal writes nothing: no snapshot,
+    assert not (scratch / "results" / "runs").exists()              # no trial or Ray folders
+    assert not (scratch / "results" / "ray").exists()
+
+
+SEARCH = """
+name: corrupt
+kind: search
+base: {config: synthetic-tiny}
+resources: {gpus_per_trial: 0, cpus_per_worker: 1, workers_per_trial: 1}
+num_samples: 2
+seeds: [1]
+storage: results
+search:
+  space:
+    optim.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}
+"""
+
+
+def test_a_corrupt_optuna_file_is_one_line_before_ray_for_status_and_resume(scratch, monkeypatch, one_line):
+    import os
+
+    import ray
+
+    from harma.tune import runner
+
+    monkeypatch.chdir(scratch)
+    (scratch / "studies" / "corrupt.yaml").write_text(SEARCH)
+    db = scratch / "results" / "optuna" / "corrupt.db"
+    db.parent.mkdir(parents=True)
+    db.write_bytes(os.urandom(4096))
+    monkeypatch.setattr(runner, "run_study", lambda *a, **k: (_ for _ in ()).throw(AssertionError("Ray started")))
+    monkeypatch.setattr(ray, "init", lambda *a, **k: (_ for _ in ()).throw(AssertionError("Ray started")))
+    for argv in (["study", "resume", "studies/corrupt.yaml"], ["study", "run", "studies/corrupt.yaml"]):
+        assert main(argv) == 2
+        line = one_line()
+        assert f"optuna_storage: sqlite:///{db} cannot be opened as an Optuna storage" in line, line
+        assert "file is not a database" in line
+    from harma.results.store import ResultsStore
+    from harma.tune.runner import columns_for
+    from harma.tune.study import load_study
+
+    study = load_study("studies/corrupt.yaml")
+    store = ResultsStore(study.storage_path())
+    store.write_trial({"study": "corrupt", "trial_id": "trial-0000", "kind": "search", "seed": 1,
+                       "status": "COMPLETE", "params": {}}, columns_for(study, store))
+    assert main(["study", "status", "studies/corrupt.yaml"]) == 2
+    assert "cannot be opened as an Optuna storage" in one_line()

@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from harma_subprocess import REPO, SEARCH_BODY, read_trials, run_harma, start_harma, tiny_study
+from harma_subprocess import (REPO, SEARCH_BODY, assert_verified, read_trials, run_harma, start_harma, tiny_study,
+                              verify)
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -57,6 +58,56 @@ def test_smoke_study_end_to_end_and_its_report(scratch):
     assert "Plotly.newPlot" in page and 'class="harma-figure"' in page
     assets = list((scratch / "reports" / "assets").glob("plotly-*.min.js"))
     assert len(assets) == 1 and f"../assets/{assets[0].name}" in page
+    _assert_every_checkpoint_is_what_its_row_claims(scratch, trials)
+    assert_verified(scratch, "smoke")
+    _assert_verify_fails_on_a_broken_copy(scratch, trials)
+
+
+def _assert_every_checkpoint_is_what_its_row_claims(scratch, trials):
+    """ASHA stops trials at rungs and at max epochs: every best.pt holds the recorded best epoch and
+    re-evaluates (in the trial's resolved config) to its row's val mR; last.pt holds the stop epoch; log.jsonl
+    holds every reported epoch."""
+    import torch
+
+    from harma.config import from_dict
+    from harma.eval_checkpoint import evaluate_checkpoint
+
+    assert (trials["status"] == "PRUNED").any() and (trials["status"] == "COMPLETE").any()
+    for row in trials.to_dict("records"):
+        folder = scratch / "results" / "runs" / "smoke" / row["trial_id"]
+        best = torch.load(folder / "best.pt", weights_only=True)
+        assert best["epoch"] == row["best_epoch"], row["trial_id"]
+        assert torch.load(folder / "last.pt", weights_only=True)["epoch"] == row["stop_epoch"], row["trial_id"]
+        log = [yaml.safe_load(line) for line in (folder / "log.jsonl").read_text().splitlines()]
+        assert [x["epoch"] for x in log] == list(range(1, row["stop_epoch"] + 1)), row["trial_id"]
+        cfg = from_dict(yaml.safe_load(row["resolved_config"]))
+        again = evaluate_checkpoint(cfg, str(folder / "best.pt"), splits=("val",))["val"]
+        assert abs(again["r_mean"] - row["val_r_mean"]) < 1e-6, (row["trial_id"], again["r_mean"], row["val_r_mean"])
+
+
+def _assert_verify_fails_on_a_broken_copy(scratch, trials):
+    """verify must fail where the artifacts lie: untrained weights in the best trial's best.pt, a missing log
+    line, write debris."""
+    import torch
+
+    broken = scratch / "broken"
+    shutil.copytree(scratch / "results", broken / "results")
+    shutil.copytree(scratch / "studies", broken / "studies")
+    ranked = trials.sort_values("val_r_mean", ascending=False)["trial_id"].tolist()
+    runs = broken / "results" / "runs" / "smoke"
+    best = torch.load(runs / ranked[0] / "best.pt", weights_only=True)
+    best["trainable"] = {k: torch.zeros_like(v) for k, v in best["trainable"].items()}
+    torch.save(best, runs / ranked[0] / "best.pt")
+    log = runs / ranked[1] / "log.jsonl"
+    log.write_text("".join(log.read_text().splitlines(keepends=True)[:-1]))
+    (broken / "results" / "epochs" / "study=smoke" / ".x.parquet.abcd1234.tmp").write_text("half")
+    proc = verify(broken, "smoke")
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    problems = [line for line in proc.stdout.splitlines() if line.startswith("problem: ")]
+    assert any(f"{ranked[0]}: best.pt re-evaluates val_r_mean to" in line for line in problems), problems
+    assert any(f"{ranked[1]}: log.jsonl holds epochs" in line for line in problems), problems
+    assert any(".x.parquet.abcd1234.tmp: a temporary file" in line for line in problems), problems
+    assert f"{len(problems)} problem(s)" in proc.stdout
 
 
 DDP_STUDY = """
@@ -87,6 +138,7 @@ def test_ddp_trial_through_torch_trainer_and_a_nan_trial_fails_alone(scratch):
     assert (scratch / "results" / "ray" / "ddp-harma-s1").is_dir()      # the TorchTrainer run, named by trial
     log = (scratch / "results" / "runs" / "ddp" / "harma-s1" / "log.jsonl").read_text().splitlines()
     assert len(log) == 2
+    assert_verified(scratch, "ddp")
 
 
 def test_driver_killed_mid_study_then_resume_runs_every_trial_once(scratch):
@@ -118,3 +170,4 @@ def test_driver_killed_mid_study_then_resume_runs_every_trial_once(scratch):
     optuna_trials = optuna.load_study(study_name="killme",
                                       storage=f"sqlite:///{scratch}/results/optuna/killme.db").get_trials()
     assert len(optuna_trials) == 6 and all(t.state.is_finished() for t in optuna_trials)
+    assert_verified(scratch, "killme")

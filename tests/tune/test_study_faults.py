@@ -18,7 +18,8 @@ import optuna
 import pandas as pd
 import pytest
 
-from harma_subprocess import SEARCH_BODY, cmdline, descendants, read_trials, run_harma, start_harma, tiny_study
+from harma_subprocess import (SEARCH_BODY, assert_verified, cmdline, descendants, read_trials, run_harma, start_harma,
+                              tiny_study)
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -112,6 +113,7 @@ def test_killed_twice_with_a_second_driver_refused_then_every_trial_once(scratch
     assert len(optuna_trials) == 6 and all(t.state.is_finished() for t in optuna_trials)
     assert {t.user_attrs["harma_trial_id"] for t in optuna_trials} == set(trials["trial_id"])
     assert not lock.exists()
+    assert_verified(scratch, "faults")
 
 
 def _trial_worker(driver: subprocess.Popen) -> int | None:
@@ -133,12 +135,14 @@ def test_a_killed_worker_is_retried_from_its_checkpoint(scratch):
     _kill_worker_after_first_epoch(scratch, driver)
     assert driver.wait(timeout=600) == 0, (scratch / "run.log").read_text()[-3000:]
     log = (scratch / "run.log").read_text()
-    assert "first-s1 failed" in log and "retry 1 of 2, from its checkpoint" in log
+    assert "first-s1 failed" in log and "retry 1 of 2, from its checkpoint (epoch " in log
     trials = read_trials(scratch, "workers").set_index("trial_id")
     assert trials.loc["first-s1", "status"] == "COMPLETE" and trials.loc["first-s1", "stop_epoch"] == 3
     assert trials.loc["diverges-s1", "status"] == "FAILED" and "loss is nan" in trials.loc["diverges-s1", "error"]
     assert "diverges-s1 failed" not in log                   # a NaN is not retried
+    assert trials.loc["diverges-s1", "error_type"] == "NonFiniteError"
     _assert_no_missing_epochs(scratch, "workers", trials.reset_index())
+    assert_verified(scratch, "workers")
 
 
 def test_without_retries_a_killed_trial_fails_and_resume_reruns_it_but_not_the_nan(scratch):
@@ -158,3 +162,4 @@ def test_without_retries_a_killed_trial_fails_and_resume_reruns_it_but_not_the_n
     now = _finished_bytes(scratch, "workers")
     assert now["diverges-s1"] == before["diverges-s1"] and now["last-s1"] == before["last-s1"]
     _assert_no_missing_epochs(scratch, "workers", after.reset_index())
+    assert_verified(scratch, "workers")

@@ -1,5 +1,6 @@
-"""Ctrl-C (SIGINT) to a running `harma study run`: Ray Tune stops the study, and harma says that trials are
-missing, points to `harma study resume NAME` and exits 130."""
+"""Ctrl-C (SIGINT) or SIGTERM to a running `harma study run`: Ray Tune stops the study, and harma says that
+trials are missing, points to `harma study resume NAME` and exits 130 (143 for SIGTERM); the lock is released
+and the resume finishes the study with every artifact matching its row."""
 from __future__ import annotations
 
 import signal
@@ -9,7 +10,7 @@ import time
 import pandas as pd
 import pytest
 
-from harma_subprocess import start_harma, tiny_study
+from harma_subprocess import assert_verified, run_harma, start_harma, tiny_study
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -22,7 +23,8 @@ arms:
 """)
 
 
-def test_sigint_exits_130_and_points_to_resume(scratch):
+@pytest.mark.parametrize("signum, code, name", [(signal.SIGINT, 130, "SIGINT"), (signal.SIGTERM, 143, "SIGTERM")])
+def test_a_stop_signal_exits_with_its_code_and_points_to_resume(scratch, signum, code, name):
     (scratch / "studies" / "stopme.yaml").write_text(STUDY)
     driver = start_harma(["study", "run", "studies/stopme.yaml"], scratch, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
@@ -32,15 +34,21 @@ def test_sigint_exits_130_and_points_to_resume(scratch):
         assert driver.poll() is None, driver.communicate()[1][-3000:]
         assert time.time() < deadline, "no epoch was reported in 300 s"
         time.sleep(0.5)
-    driver.send_signal(signal.SIGINT)
+    driver.send_signal(signum)
     try:
         out, err = driver.communicate(timeout=180)
     except subprocess.TimeoutExpired:
         driver.kill()
         raise
-    assert driver.returncode == 130, out[-2000:] + err[-4000:]
+    assert driver.returncode == code, out[-2000:] + err[-4000:]
     lines = [line for line in err.splitlines() if line.startswith("harma: ")]
-    assert len(lines) == 1 and "SIGINT" in lines[0] and "harma study resume stopme" in lines[0], err[-3000:]
-    assert "Tuner.restore" not in err
+    assert len(lines) == 1 and name in lines[0] and "harma study resume stopme" in lines[0], err[-3000:]
+    assert "Tuner.restore" not in err and "Traceback" not in err
     trials = pd.read_parquet(scratch / "results" / "trials")
     assert (trials["status"] == "COMPLETE").sum() < 3
+    assert not (scratch / "results" / "locks" / "stopme.lock").exists()
+    if signum == signal.SIGTERM:
+        resumed = run_harma(["study", "resume", "stopme"], scratch)
+        assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-3000:]
+        assert (pd.read_parquet(scratch / "results" / "trials")["status"] == "COMPLETE").sum() == 3
+        assert_verified(scratch, "stopme")
