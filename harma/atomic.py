@@ -10,7 +10,8 @@ which the CLI reports as one line.  `find_debris` / `remove_debris` find the tem
 were killed before their rename.  Used for configs, checkpoints and results files alike.  What harma creates is private: files 0600 and
 folders 0700, narrowed further by the user's umask, never widened (`make_private_dirs`, `create_private_file`;
 mkstemp makes the temporary file 0600, so a replaced file is 0600 again).  Folders that exist, and a file that
-`create_private_file` finds, keep their modes.
+`create_private_file` finds, keep their modes.  Files meant for others to read (report pages) are written
+`shared=True`: 0666 and new folders 0777, narrowed by the umask, as open() and mkdir() would make them.
 """
 from __future__ import annotations
 
@@ -26,6 +27,10 @@ from harma.errors import WRITE_REASONS, WriteError
 
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
+SHARED_DIR_MODE = 0o777
+SHARED_FILE_MODE = 0o666
+
+
 def as_write_error(exc: OSError, path: str | os.PathLike) -> WriteError:
     """`exc` as a WriteError naming `path` (the file asked for, never a temporary name)."""
     if isinstance(exc, WriteError):
@@ -52,12 +57,13 @@ def check_replaceable(path: str | os.PathLike) -> None:
     raise WriteError(errno.EINVAL, f"it is {kind}; harma replaces only regular files", os.fspath(path))
 
 
-def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
-    """Call `write(fh)` on a temporary file next to `path`, then move it over `path`."""
+def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None], shared: bool = False) -> None:
+    """Call `write(fh)` on a temporary file next to `path`, then move it over `path`; `shared`: the file 0666
+    and its new folders 0777 (less the umask) instead of 0600 and 0700."""
     path = Path(path)
     check_replaceable(path)
     try:
-        _write_atomic(path, write)
+        _write_atomic(path, write, shared)
     except OSError as exc:
         error = as_write_error(exc, path)
         if error is exc:
@@ -65,24 +71,46 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
         raise error from None
 
 
-def _write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    make_private_dirs(path.parent)
+def _write_atomic(path: Path, write: Callable[[BinaryIO], None], shared: bool = False) -> None:
+    make_dirs(path.parent, SHARED_DIR_MODE if shared else PRIVATE_DIR_MODE)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
+            if shared:
+                os.fchmod(fh.fileno(), SHARED_FILE_MODE & ~current_umask())
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
+
+
+def current_umask() -> int:
+    """The process umask, read from /proc where it can be (setting it to read it races with other threads;
+    the fallback sets 0077 for that moment, so a file another thread creates then is only more private)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    old = os.umask(0o077)
+    os.umask(old)
+    return old
 
 
 def make_private_dirs(folder: str | os.PathLike) -> None:
     """Create `folder` and its missing parents with mode 0700 & ~umask; folders that exist are left alone."""
+    make_dirs(folder, PRIVATE_DIR_MODE)
+
+
+def make_dirs(folder: str | os.PathLike, mode: int) -> None:
+    """Create `folder` and its missing parents with `mode & ~umask`; folders that exist are left alone."""
     folder = Path(folder)
     missing = []
     while not folder.is_dir():
@@ -92,7 +120,7 @@ def make_private_dirs(folder: str | os.PathLike) -> None:
         folder = folder.parent
     for each in reversed(missing):
         try:
-            os.mkdir(each, PRIVATE_DIR_MODE)
+            os.mkdir(each, mode)
         except FileExistsError:
             if not each.is_dir():  # a file in the way: the same error os.makedirs would give
                 raise
@@ -132,15 +160,16 @@ def remove_debris(folder: str | os.PathLike) -> list[Path]:
     return removed
 
 
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    write_atomic(path, lambda fh: fh.write(data))
+def write_bytes_atomic(path: str | os.PathLike, data: bytes, shared: bool = False) -> None:
+    write_atomic(path, lambda fh: fh.write(data), shared)
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    write_atomic(path, lambda fh: fh.write(text.encode()))
+def write_text_atomic(path: str | os.PathLike, text: str, shared: bool = False) -> None:
+    write_atomic(path, lambda fh: fh.write(text.encode()), shared)
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: str | os.PathLike) -> None:
+    """fsync a folder, so the renames in it survive a crash."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)

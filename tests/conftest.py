@@ -1,7 +1,11 @@
-"""Shared fixtures: tiny configs on CPU, a per-session synthetic data set, and a scoped umask."""
+"""Shared fixtures: tiny configs on CPU, a per-session synthetic data set, a scoped umask, and small tmpfs
+mounts (full or read-only file systems) where this machine allows mounting."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 import torch
@@ -87,3 +91,37 @@ def one_line(capsys):
         assert len(lines) == 1 and "Traceback" not in err, err
         return lines[0]
     return read
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """mount(name, options) -> a fresh tmpfs mounted at tmp_path/name; unmounted at the end; skipped where
+    mounting is not allowed (not root, no mount command)."""
+    mounted = []
+
+    def mount(name: str, options: str) -> Path:
+        where = tmp_path / name
+        where.mkdir()
+        if shutil.which("mount") is None:
+            pytest.skip("no mount command")
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+        mounted.append(where)
+        return where
+
+    yield mount
+    for where in mounted:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+@pytest.fixture
+def fill_up():
+    """fill_up(folder, leave) fills the file system holding `folder` with one file, `folder/filler`, until only
+    about `leave` bytes are free; returns the filler's path."""
+    def fill(folder: Path, leave: int) -> Path:
+        stats = os.statvfs(folder)
+        filler = Path(folder) / "filler"
+        filler.write_bytes(b"\0" * max(stats.f_bavail * stats.f_frsize - leave, 0))
+        return filler
+    return fill

@@ -1,5 +1,6 @@
 """harma.atomic: the whole new file or the old one, no temporary file left behind on success or on error; new
-files 0600 and new folders 0700 (never looser than the umask), existing ones keep their modes."""
+files 0600 and new folders 0700 (never looser than the umask), existing ones keep their modes; shared files
+(report pages) 0666 and folders 0777 less the umask."""
 from __future__ import annotations
 
 import os
@@ -60,6 +61,17 @@ def test_an_existing_folder_keeps_its_mode(tmp_path, umask):
     shared.chmod(0o755)
     write_text_atomic(shared / "sub" / "f.txt", "x")
     assert (mode(shared), mode(shared / "sub")) == (0o755, 0o700)
+
+
+def test_shared_files_and_folders_get_what_open_and_mkdir_would_give(tmp_path, umask):
+    """Report pages are written `shared=True`: 0666 and new folders 0777, less the umask, also when replaced."""
+    umask(0o027)
+    page = tmp_path / "pub" / "deeper" / "index.html"
+    write_text_atomic(page, "one", shared=True)
+    assert [mode(tmp_path / "pub"), mode(page.parent), mode(page)] == [0o750, 0o750, 0o640]
+    page.chmod(0o600)
+    write_bytes_atomic(page, b"two", shared=True)
+    assert (page.read_bytes(), mode(page)) == (b"two", 0o640)
 
 
 def test_private_file_is_created_once_and_never_looser_than_the_umask(tmp_path, umask):

@@ -1,12 +1,11 @@
 """Real file-system faults, where this machine lets the test mount a tmpfs (root in a container, as in CI):
 a trainer writing into a full 64 KB file system, a study whose storage is a read-only file system, and a
 results file rewritten on a full file system.  Each is one error naming the file or key, leaving the old
-file whole and no temporary file behind.  Skipped where mounting is not allowed."""
+file whole and no temporary file behind.  Skipped where mounting is not allowed (the `tmpfs` fixture is in
+tests/conftest.py)."""
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,27 +15,6 @@ from harma.atomic import WriteError, write_bytes_atomic
 from harma.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def tmpfs(tmp_path):
-    """mount(name, options) -> a fresh tmpfs mounted at tmp_path/name; unmounted at the end."""
-    mounted = []
-
-    def mount(name: str, options: str) -> Path:
-        where = tmp_path / name
-        where.mkdir()
-        if shutil.which("mount") is None:
-            pytest.skip("no mount command")
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True)
-        if done.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-        mounted.append(where)
-        return where
-
-    yield mount
-    for where in mounted:
-        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 def _temporaries(folder: Path) -> list[str]:

@@ -1,8 +1,9 @@
 """A tiny Chrome DevTools Protocol client: start headless Chromium offline with a fresh profile (WebGL off
 by default, so pages must render as SVG), open a page, collect console errors and uncaught exceptions,
-evaluate JavaScript in the page, and take a full-page screenshot.  Used by `harma report --screenshot`, the
-browser tests and benchmarks/bench_report_pages.py.  It speaks the WebSocket protocol itself (stdlib only: a
-handshake, masked text frames out, unmasked frames in), so it needs no extra Python package.
+evaluate JavaScript in the page, and take a full-page screenshot (written by harma.atomic).  Used by `harma
+report --screenshot`, the browser tests and benchmarks/bench_report_pages.py.  It speaks the WebSocket
+protocol itself (stdlib only: a handshake, masked text frames out, unmasked frames in), so it needs no extra
+Python package.
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from harma.atomic import write_bytes_atomic
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -178,8 +181,7 @@ class Browser:
                   mobile=False)
         time.sleep(0.5)
         shot = self.call("Page.captureScreenshot", format="png")
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_bytes(base64.b64decode(shot["data"]))
+        write_bytes_atomic(out, base64.b64decode(shot["data"]), shared=True)
 
     def close(self) -> None:
         if getattr(self, "ws", None) is not None:

@@ -1,9 +1,12 @@
 """Deterministic, offline HTML pages: a Page is a list of sections holding escaped text, tables and Plotly
-figures; `write_page` writes `index.html` and the CSV table behind every figure and table beside it.  A page
-with figures loads plotly.js from one shared file, `assets/plotly-<version>.min.js` in the folder above the
-page's (so `reports/NAME/index.html` uses `reports/assets/`; written atomically, only when missing or
-different), by a relative path, so a copied report folder opens offline; `self_contained=True` inlines
-plotly.js into the page instead.  No CDN, no network, no timestamps, stable div ids.
+figures; `write_page` builds a report folder, `index.html` and the CSV table behind every figure and table
+beside it, in a hidden folder and swaps it in whole (harma.report.folder); `write_page_files` writes a page's
+files one by one, index.html last, into a folder shared with other things (the index).  Every file goes
+through harma.atomic, readable by others (0666 less the umask).  A page with figures loads plotly.js from one
+shared file, `assets/plotly-<version>.min.js` in the folder above the page's (so `reports/NAME/index.html`
+uses `reports/assets/`; written atomically, only when missing or different), by a relative path, so a copied
+report folder opens offline; `self_contained=True` inlines plotly.js into the page instead.  No CDN, no
+network, no timestamps, stable div ids.
 Everything that comes from users (study, arm and parameter names, error messages) is escaped here, in
 `text`, `table` and `code`; only the fixed markup of this module and Plotly's own output go in raw.
 """
@@ -13,7 +16,6 @@ import html
 import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +23,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 import plotly.offline
+
+from harma.atomic import check_replaceable, write_text_atomic
+from harma.errors import WriteError
+from harma.report.folder import replace_report_folder, report_target
 
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 STYLE = """
@@ -181,48 +187,72 @@ def render(page: Page, plotly_src: str | None = None) -> str:
             "</body></html>\n")
 
 
-def write_page(page: Page, out_dir: Path, self_contained: bool = False) -> Path:
-    """Write index.html and the page's CSV files into out_dir (stale CSVs from earlier runs removed), and
-    the shared plotly.js into `out_dir/../assets/` unless self-contained (or the page has no figure)."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for old in out_dir.glob("*.csv"):
-        if old.name not in page.csvs:
-            old.unlink()
+def write_page(page: Page, out_dir: str | os.PathLike, self_contained: bool = False) -> Path:
+    """Build the report folder `out_dir` anew and return its index.html: the page's CSV files, then index.html,
+    are written into a hidden folder beside it, then the shared plotly.js into `out_dir/../assets/` (unless
+    self-contained, or the page has no figure), and the new folder replaces `out_dir` whole
+    (harma.report.folder), so an error leaves the previous report as it was.  Every file is written by
+    harma.atomic."""
+    target = report_target(out_dir)
+    uses_asset = bool(page.figures()) and not self_contained
+    markup = render(page, f"../assets/{plotly_asset_name()}" if uses_asset else None)
+
+    def fill(folder: Path) -> None:
+        _write_files(page, markup, folder, target)
+        if uses_asset:
+            write_plotly_asset(target.parent / "assets")
+
+    replace_report_folder(target, fill)
+    return Path(out_dir) / "index.html"
+
+
+def _write_files(page: Page, markup: str, folder: Path, shown: Path) -> None:
+    """The page's CSV files, then index.html, into `folder`; errors name them under `shown`."""
     for name, frame in page.csvs.items():
-        _write_text(out_dir / name, frame.to_csv(index=False, lineterminator="\n"))
-    src = None
-    if page.figures() and not self_contained:
-        asset = write_plotly_asset(out_dir.resolve().parent / "assets")
-        src = Path(os.path.relpath(asset, out_dir.resolve())).as_posix()
-    path = out_dir / "index.html"
-    _write_text(path, render(page, src))
+        _write_as(folder / name, shown / name, _csv(frame))
+    _write_as(folder / "index.html", shown / "index.html", markup)
+
+
+def _write_as(path: Path, shown: Path, text: str) -> None:
+    """Write `path` atomically (readable by others); a WriteError names `shown`, the file asked for."""
+    try:
+        write_text_atomic(path, text, shared=True)
+    except WriteError as exc:
+        raise WriteError(exc.errno, exc.strerror, os.fspath(shown)) from None
+
+
+def _csv(frame: pd.DataFrame) -> str:
+    return frame.to_csv(index=False, lineterminator="\n")
+
+
+def write_page_files(page: Page, folder: str | os.PathLike) -> Path:
+    """Write the page's CSV files, then index.html last, each atomically, into `folder`, which also holds
+    other things (the index page beside the study folders): nothing else there is touched.  A page with
+    figures inlines plotly.js.  Returns the index.html path."""
+    folder = Path(folder)
+    for name in (*page.csvs, "index.html"):
+        check_replaceable(folder / name)          # refused before any file is written
+    for name, frame in page.csvs.items():
+        write_text_atomic(folder / name, _csv(frame), shared=True)
+    path = folder / "index.html"
+    write_text_atomic(path, render(page, None), shared=True)
     return path
 
 
-def _write_text(path: Path, text: str) -> None:
-    """Write under a unique temporary name in the same folder, then rename (readers never see half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_plotly_asset(folder: Path) -> Path:
+def write_plotly_asset(folder: str | os.PathLike) -> Path:
     """`folder/plotly-<version>.min.js`, written atomically unless an identical file is already there."""
     path = Path(folder) / plotly_asset_name()
     bundle = plotly.offline.get_plotlyjs()
-    if not (path.is_file() and path.read_text(encoding="utf-8") == bundle):
-        _write_text(path, bundle)
+    if not _holds(path, bundle):
+        write_text_atomic(path, bundle, shared=True)
     return path
+
+
+def _holds(path: Path, text: str) -> bool:
+    try:
+        return path.is_file() and path.read_text(encoding="utf-8") == text
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 # cell formatting ------------------------------------------------------------------------------------------

@@ -3,10 +3,11 @@
 `LiveReport` polls the study's Parquet tables (any results root ResultsStore reads, local or object store),
 fingerprints them (trial ids with their status and finish time, and the number of epoch rows) and, when the
 fingerprint changed and at least `every` seconds have passed since the last build, rebuilds the page from the
-frames it just read and writes it atomically (harma.report.html writes every file under a temporary name and
-renames it).  The page lists the RUNNING trials with the epochs they have reported and says when it was
-built.  `live_report(...)` runs it on a daemon thread around a block (`harma study run --report`) and builds
-the page one last time when the block ends, so the final page shows the finished study.
+frames it just read and writes it whole (harma.report.html builds the report folder beside it and swaps it
+in: a reader finds the previous page or the new one with its CSVs, never a mix, and for the instant between
+the two renames none).  The page lists the RUNNING trials with the epochs they have reported and says when it
+was built.  `live_report(...)` runs it on a daemon thread around a block (`harma study run --report`) and
+builds the page one last time when the block ends, so the final page shows the finished study.
 """
 from __future__ import annotations
 

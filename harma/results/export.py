@@ -4,19 +4,24 @@ Plain readers take the columns of one file for a whole folder, and studies diffe
 columns, so a file holding several studies is made here: `export(store, study=None)` reads through the store
 (which merges every study's columns, null where a study has no such parameter) and writes one file.  The
 default destination is `<results root>/exports/<study or all-studies>-<table>.<format>`; nothing is written
-anywhere else unless the caller names a file.
+anywhere else unless the caller names a file.  A local file is written by harma.atomic as given (no symbolic
+link followed): only a missing path or a regular file is replaced, so `--out /dev/null`, a FIFO or a folder is
+refused, and a write that fails (a full disk, a read-only folder, a file in the way of its folder) is one
+ResultsError naming `--out` and the file asked for, never a temporary name.  A URI goes through pyarrow.
 """
 from __future__ import annotations
 
 import io
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from harma.errors import ResultsError
+from harma.atomic import write_bytes_atomic
+from harma.errors import ResultsError, WriteError
 from harma.results import fsio
 from harma.results.store import ResultsStore
 
@@ -58,8 +63,25 @@ def export(store: ResultsStore, study: str | None, table: str = "trials", fmt: s
         raise ResultsError(f"export --all: no studies under {store.root}")
     frame = store.read_trials(study) if table == "trials" else store.read_epochs(study)
     target = os.fspath(out) if out is not None else default_path(store, study, table, fmt)
-    fs, path = fsio.resolve_root(target)
-    if isinstance(fs, pafs.LocalFileSystem) and os.path.isdir(path):
-        raise ResultsError(f"export --out {target}: is a folder; give a file name")
-    fsio.write_bytes(fs, path, _encode(frame, fmt))
+    named = f"export --out {target}" if out is not None else f"export {target}"
+    data = _encode(frame, fmt)
+    try:
+        _write(target, data, named)
+    except WriteError as exc:
+        raise ResultsError(f"{named}: {exc}") from None
     return Exported(target, len(frame), len(frame.columns))
+
+
+def _write(target: str, data: bytes, named: str) -> None:
+    """A local path as given, by harma.atomic (which replaces only a regular file or a missing path); a URI
+    (s3://, gs://, file://) through pyarrow's file system for it."""
+    if "://" in target:
+        fs, path = fsio.resolve_root(target)
+        if isinstance(fs, pafs.LocalFileSystem) and os.path.isdir(path):
+            raise ResultsError(f"{named}: is a folder; give a file name")
+        fsio.write_bytes(fs, path, data)
+        return
+    path = Path(target).expanduser()
+    if path.is_dir():
+        raise ResultsError(f"{named}: is a folder; give a file name")
+    write_bytes_atomic(path, data)

@@ -11,6 +11,7 @@ import pytest
 from fake_studies import EVIL_ARM, EVIL_ERROR, write_ablation
 from scipy import stats as sps
 
+from harma.errors import ResultsError
 from harma.report import add_report_commands, build_study_report
 from harma.report.html import fmt_p
 from harma.results import ResultsStore, StudyColumns
@@ -215,9 +216,12 @@ def test_cli_report_and_index(fake_root, tmp_path, capsys):
     args = _parse(["report-index", "--results", root, "--out", str(tmp_path / "i2")])
     assert args.func(args) == 0 and (tmp_path / "i2" / "index.html").is_file()
     args = _parse(["report", "nosuch", "--results", root, "--out", str(tmp_path / "x")])
-    assert args.func(args) == 1 and "no study 'nosuch'" in capsys.readouterr().out
+    with pytest.raises(ResultsError, match="no study 'nosuch'"):
+        args.func(args)
     args = _parse(["report", "--results", root])
-    assert args.func(args) == 2
+    with pytest.raises(ResultsError, match="give a study name or --index, not both"):
+        args.func(args)
+    assert not (tmp_path / "x").exists()
 
 
 def test_long_errors_show_their_last_lines(tmp_path):

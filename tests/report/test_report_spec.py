@@ -3,7 +3,6 @@ the exact RunConfig each trial ran with; arms are defined against the reference 
 bad --study is one clear error (exit 2) naming the file."""
 from __future__ import annotations
 
-import argparse
 import shlex
 import shutil
 from pathlib import Path
@@ -12,9 +11,9 @@ import pandas as pd
 import pytest
 from fake_studies import trial_record
 
-from harma.cli import build_parser
+from harma.cli import build_parser, main
 from harma.config import load_config
-from harma.report import add_report_commands, build_study_report
+from harma.report import build_study_report
 from harma.report.arm_defs import arm_definitions
 from harma.report.spec import SpecError, find_spec, load_spec, train_command
 from harma.results import ResultsStore
@@ -123,26 +122,25 @@ def test_arm_definitions_table_by_hand():
 
 
 def _report(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="harma")
-    add_report_commands(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    """`harma report ...` through the real CLI: 0, or 2 with one error line on stderr."""
+    return main(argv)
 
 
-def test_bad_study_file_is_one_clear_error(studies_dir, tmp_path, capsys, monkeypatch):
+def test_bad_study_file_is_one_clear_error(studies_dir, tmp_path, one_line, monkeypatch):
     store = ResultsStore(tmp_path / "results")
     _write_search(store)
     out = str(tmp_path / "o")
     assert _report(["report", "smoke", "--results", store.root, "--out", out, "--study",
                     str(tmp_path / "nope.yaml")]) == 2
-    assert f"study file {tmp_path / 'nope.yaml'}: not found" in capsys.readouterr().out
+    assert one_line() == f"harma: error: report --study: study file {tmp_path / 'nope.yaml'}: not found"
     assert _report(["report", "smoke", "--results", store.root, "--out", out, "--study",
                     str(studies_dir / "ablation-smoke.yaml")]) == 2
-    assert "defines study 'ablation-smoke', not 'smoke'" in capsys.readouterr().out
+    assert "defines study 'ablation-smoke', not 'smoke'" in one_line()
     (tmp_path / "bad.yaml").write_text("name: smoke\nkind: search\nbase: {config: synthetic-tiny, set: {x.y: 1}}\n")
     assert _report(["report", "smoke", "--results", store.root, "--out", out, "--study",
                     str(tmp_path / "bad.yaml")]) == 2
-    assert f"study file {tmp_path / 'bad.yaml'}:" in capsys.readouterr().out
+    assert f"report --study: study file {tmp_path / 'bad.yaml'}:" in one_line()
+    assert not (tmp_path / "o").exists()                    # refused before anything is written
     monkeypatch.chdir(tmp_path)  # studies/smoke.yaml found by default
     assert find_spec("smoke") is not None and find_spec("other") is None
     assert _report(["report", "smoke", "--results", store.root, "--out", out]) == 0
@@ -151,7 +149,7 @@ def test_bad_study_file_is_one_clear_error(studies_dir, tmp_path, capsys, monkey
         load_spec(tmp_path / "missing.yaml")
     (studies_dir / "smoke.yaml").write_text("name: smoke\nkind: search\n")  # the default file, now invalid
     assert _report(["report", "smoke", "--results", store.root, "--out", out]) == 2
-    assert "study file studies/smoke.yaml:" in capsys.readouterr().out
+    assert "report --study: study file studies/smoke.yaml:" in one_line()
 
 
 def test_without_a_study_file_the_report_reads_the_snapshot(tmp_path, monkeypatch):
