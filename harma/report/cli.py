@@ -36,7 +36,7 @@ def build_study_report(store, study: str, out_dir: str | os.PathLike, reference:
     from harma.report.folder import check_report_folder, report_target
     from harma.report.html import write_page
     from harma.report.pages import study_page
-    from harma.report.search_page import MIN_IMPORTANCE_TRIALS
+    from harma.results.trials import MIN_IMPORTANCE_TRIALS
 
     check_report_folder(report_target(out_dir))
     page = study_page(study, store.read_trials(study), store.read_epochs(study), store.root,
@@ -60,6 +60,8 @@ def build_index(store, out_dir: str | os.PathLike) -> Path:
 
 def add_report_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register `report` (one study, or --index) and `report-index`."""
+    from harma.results.trials import MIN_IMPORTANCE_TRIALS
+
     p = subparsers.add_parser("report", help="write a study's HTML report page (or the index with --index)")
     p.add_argument("study", nargs="?", help="study name")
     p.add_argument("--index", action="store_true", help="write the index of all studies instead")
@@ -67,7 +69,8 @@ def add_report_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--reference", default="harma", help="reference arm of ablations (default: harma)")
     p.add_argument("--top-k", type=int, default=10, help="rows of the top-configurations table (default 10)")
     p.add_argument("--min-importance-trials", type=int, default=None, metavar="N",
-                   help="show Optuna importances only from N COMPLETE search trials on (default 10)")
+                   help="show Optuna importances only from N COMPLETE search trials on (default "
+                   f"{MIN_IMPORTANCE_TRIALS}, as `harma study status`)")
     p.add_argument("--study", dest="study_file", metavar="FILE", help="the study file, for the base config in "
                    "reproduce lines and arm definitions and the resources per trial (default: studies/NAME.yaml "
                    "when it exists)")

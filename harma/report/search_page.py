@@ -17,9 +17,8 @@ from harma.report.html import Page, Section, fmt, fmt_count
 from harma.report.importance import param_importances
 from harma.report.overrides import format_value
 from harma.report.spec import StudySpec, base_text, train_command
-from harma.results.trials import COMPLETE, objective_label, param_key, row_overrides
-
-MIN_IMPORTANCE_TRIALS = 10
+from harma.results.trials import (MIN_IMPORTANCE_TRIALS, complete_count, objective_label, param_key,
+                                  row_overrides)
 
 
 def add_search_sections(page: Page, study: str, trials: pd.DataFrame, epochs: pd.DataFrame,
@@ -99,7 +98,7 @@ def _params_section(page: Page, study: str, obs: pd.DataFrame, params: list[str]
                    "order; wide positive ranges are on a log scale.", "search-params.csv")
         sec.figure("search-slices", sf.slices_chart(slices, params, _objective_text(trials)), "Slice plots of the objective against "
                    "each parameter.", "search-params.csv")
-    _importance(sec, page, study, storage, int((trials["status"] == COMPLETE).sum()), min_trials)
+    _importance(sec, page, study, storage, complete_count(trials), min_trials)
 
 
 def _importance(sec: Section, page: Page, study: str, storage: str | None, n: int, min_trials: int) -> None:

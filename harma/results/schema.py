@@ -23,6 +23,7 @@ import pyarrow as pa
 from harma.errors import RecordError, SchemaVersionError
 from harma.metrics import METRIC_KEYS
 from harma.results.trials import KINDS, MODES, STATUSES, is_missing, plain, param_column, row_overrides
+from harma.results.values import RECALL_COLUMNS, check_record
 
 SCHEMA_VERSION = "2.1"          # 2.1 added error_type
 READABLE_MAJORS = ("1", "2")          # 1.x files are upgraded on read
@@ -34,7 +35,7 @@ STUDY_TYPE = pa.dictionary(pa.int32(), pa.string())
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 PARAM_TYPES: dict[str, pa.DataType] = {"bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(),
                                        "string": pa.string()}
-OBJECTIVE_COLUMNS = tuple(f"{split}_{m}" for split in ("val", "test") for m in METRIC_KEYS)
+OBJECTIVE_COLUMNS = RECALL_COLUMNS      # val_/test_ recalls in percent; values.py checks them in [0, 100]
 
 
 def _fixed_trial_fields() -> list[pa.Field]:
@@ -284,14 +285,16 @@ def normalize_trial(record: Mapping[str, Any], columns: StudyColumns) -> tuple[d
 
 
 def trial_table(record: Mapping[str, Any], columns: StudyColumns) -> pa.Table:
-    """One-row Arrow table for a trial record under its study's schema (unset parameters are null)."""
+    """One-row Arrow table for a trial record under its study's schema (unset parameters are null);
+    RecordError naming the trial, column and value for a value no trial can have (see values.py)."""
     row, params = normalize_trial(record, columns)
     data = {k: [row[k]] for k in TRIAL_KEYS}
     data.update({param_column(k): [params.get(k)] for k in columns.params})
     try:
-        return pa.Table.from_pydict(data, schema=trial_schema(columns))
+        table = pa.Table.from_pydict(data, schema=trial_schema(columns))
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
         raise RecordError(f"trial record {row['trial_id']!r}: {exc}") from None
+    return check_record(table, "trials", f"trial record {row['trial_id']!r}")
 
 
 @dataclass(frozen=True)
@@ -322,7 +325,8 @@ def importance_table(imp: Importances) -> pa.Table:
 
 def epoch_table(study: str, trial_id: str, epoch: int,
                 metrics: Mapping[str, Mapping[str, float]], seconds: float | None) -> pa.Table:
-    """Long Arrow table for one epoch report: one row per (split, metric), sorted."""
+    """Long Arrow table for one epoch report: one row per (split, metric), sorted; RecordError for a value
+    no epoch can have (see values.py)."""
     rows: list[tuple[str, str, float | None]] = []
     for split in sorted(metrics):
         if split not in SPLITS:
@@ -337,7 +341,8 @@ def epoch_table(study: str, trial_id: str, epoch: int,
         "seconds": [None if seconds is None else float(seconds)] * n,
         "schema_version": [SCHEMA_VERSION] * n,
     }
-    return pa.Table.from_pydict(cols, schema=epoch_schema())
+    return check_record(pa.Table.from_pydict(cols, schema=epoch_schema()), "epochs",
+                        f"epoch report {trial_id} e{epoch}")
 
 
 def record_from_row(row: Mapping[str, Any]) -> dict[str, Any]:

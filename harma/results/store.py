@@ -9,7 +9,9 @@ Every write is atomic (see fsio), so a crash loses at most the epoch in flight. 
 study's `StudyColumns`, so every trials file of a study has the same columns; `conform` rewrites a study's files
 that have other columns (files of schema 1.x, or written before the study file gained a parameter).  Readers
 check each file's schema version, upgrade old files, merge the studies' parameter columns, and return pandas
-frames with stable dtypes (Int64 for integers, float64, str, boolean, datetime64[us, UTC]).
+frames with stable dtypes (Int64 for integers, float64, str, boolean, datetime64[us, UTC]).  A reader refuses,
+naming the file, a value no trial can have (values.py: a recall outside [0, 100], negative seconds, ...) and two
+files holding the same trial of a study, so nothing downstream ranks or counts them.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
 from harma.errors import ResultsFileError
@@ -47,6 +50,7 @@ from harma.results.schema import (
     trial_table,
 )
 from harma.results.trials import is_param_column, param_key
+from harma.results.values import check_files
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 _PARTITION = "study="
@@ -226,15 +230,59 @@ class ResultsStore:
             return list(pool.map(read_one, files))
 
     def read_trials(self, study: str | None = None) -> pd.DataFrame:
-        """All trial rows (of one study, or every study), sorted by study and trial_id."""
-        frame = _to_frame(self._read_all(self._files("trials", study), "trials"), trial_schema(), TRIAL_KEYS)
+        """All trial rows (of one study, or every study), sorted by study and trial_id; ResultsFileError for a
+        file holding an impossible value, or for two files holding the same trial."""
+        files = self._files("trials", study)
+        tables = self._read_all(files, "trials")
+        check_files(tables, files, "trials")
+        _check_one_row_per_trial(tables, files)
+        frame = _to_frame(tables, trial_schema(), TRIAL_KEYS)
         return frame.sort_values(["study", "trial_id"], kind="stable").reset_index(drop=True)
 
     def read_epochs(self, study: str | None = None) -> pd.DataFrame:
-        """All epoch rows, sorted by study, trial_id, epoch, split and metric."""
-        frame = _to_frame(self._read_all(self._files("epochs", study), "epochs"), epoch_schema(), EPOCH_KEYS)
+        """All epoch rows, sorted by study, trial_id, epoch, split and metric; ResultsFileError for a file
+        holding an impossible value."""
+        files = self._files("epochs", study)
+        tables = self._read_all(files, "epochs")
+        check_files(tables, files, "epochs")
+        frame = _to_frame(tables, epoch_schema(), EPOCH_KEYS)
         order = ["study", "trial_id", "epoch", "split", "metric"]
         return frame.sort_values(order, kind="stable").reset_index(drop=True)
+
+
+def _trial_keys(table: pa.Table) -> pa.ChunkedArray:
+    """`<study>/<trial_id>` of each row (a study name cannot hold a slash)."""
+    return pc.binary_join_element_wise(table["study"].cast(pa.string()), table["trial_id"].cast(pa.string()), "/")
+
+
+def _check_one_row_per_trial(tables: list[pa.Table], paths: list[str]) -> None:
+    """ResultsFileError naming every file that holds a trial some other row holds too (a stray copy)."""
+    if not tables:
+        return
+    keys = [_trial_keys(t) for t in tables]
+    every = pa.chunked_array([c for k in keys for c in k.chunks], pa.string())
+    if pc.count_distinct(every, mode="all").as_py() == len(every):
+        return
+    counts = pc.value_counts(every)
+    twice = counts.field("values").filter(pc.greater(counts.field("counts"), 1))[0]
+    if not twice.is_valid:
+        where = next(p for p, k in zip(paths, keys) if k.null_count)
+        raise ResultsFileError(f"results file {where}: a row has no study or trial_id; expected both")
+    holders = [p for p, k in zip(paths, keys) if pc.any(pc.equal(k, twice)).as_py()]
+    raise ResultsFileError(_duplicate_text(twice.as_py(), holders))
+
+
+def _duplicate_text(key: str, holders: list[str]) -> str:
+    study, trial_id = key.split("/", 1)
+    if len(holders) == 1:
+        return (f"results file {holders[0]}: holds trial {trial_id} of study {study} in more than one row; a "
+                "trial has one row: move the file away and rerun the trial")
+    both = "both" if len(holders) == 2 else f"all {len(holders)}"
+    stray = [p for p in holders if p.rsplit("/", 1)[-1] != f"{trial_id}.parquet"]
+    which = (f" ({', '.join(stray)}, whose name is not {trial_id}.parquet)"
+             if stray and len(stray) < len(holders) else "")
+    return (f"results files {', '.join(holders[:-1])} and {holders[-1]} {both} hold trial {trial_id} of study "
+            f"{study}, which has one row: move the stray file{which} out of the study's trials folder")
 
 
 def _conform_trials(table: pa.Table, target: pa.Schema, columns: StudyColumns, path: str) -> pa.Table:

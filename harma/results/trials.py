@@ -2,7 +2,8 @@
 values, the `--set` overrides a row decodes to, and the ranking of rows by each row's own objective.
 
 Every other module (the study driver, `study status`, the report tables, the CLI) asks this module rather
-than spelling a status, the parameter prefix or an objective column itself.  A row's objective is named in
+than spelling a status, the parameter prefix or an objective column itself, and for the number of COMPLETE
+trials from which parameter importances are shown (`MIN_IMPORTANCE_TRIALS`).  A row's objective is named in
 the row (`objective`, e.g. `val_r_mean`, and `objective_mode`, max or min), so trials of several studies
 with different objectives rank correctly side by side.
 """
@@ -22,6 +23,7 @@ KINDS = ("search", "ablation", "replicate")
 MODES = ("max", "min")
 PARAM_PREFIX = "param."
 SEED_KEY = "train.seed"
+MIN_IMPORTANCE_TRIALS = 10     # importances are shown from this many COMPLETE trials on: fewer mostly give noise
 
 
 def param_column(key: str) -> str:
@@ -128,3 +130,20 @@ def study_objective(trials: pd.DataFrame) -> tuple[str, str]:
     if len(pairs) != 1:
         raise ValueError(f"trials have {len(pairs)} different objectives {pairs}; expected one study's rows")
     return pairs[0]
+
+
+def complete_count(trials: pd.DataFrame) -> int:
+    """How many rows of a trials frame are COMPLETE."""
+    return int((trials["status"] == COMPLETE).sum()) if len(trials) else 0
+
+
+def importances_withheld(n_complete: int, minimum: int | None = None) -> str | None:
+    """Why parameter importances from `n_complete` COMPLETE trials are not shown (None from `minimum`, by default
+    MIN_IMPORTANCE_TRIALS, on): the one wording of `harma study status` and the study driver's end-of-search
+    line."""
+    minimum = MIN_IMPORTANCE_TRIALS if minimum is None else minimum
+    if n_complete >= minimum:
+        return None
+    return (f"not shown, since only {n_complete} trial{'' if n_complete == 1 else 's'} "
+            f"{'is' if n_complete == 1 else 'are'} COMPLETE; they are shown from {minimum} COMPLETE trials on "
+            "(a ranking of parameters from fewer mostly reflects noise)")

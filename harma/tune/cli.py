@@ -97,13 +97,20 @@ def cmd_status(args: argparse.Namespace) -> int:
               f"{best[best['objective']]:.2f} (test r_mean {best['test_r_mean']:.2f})")
         print(f"  reproduce: harma train --config {study.base_config} {set_command(overrides)}")
     if study.kind == "search":
-        _print_importances(study, store)
+        _print_importances(study, store, trials)
     return 0
 
 
-def _print_importances(study, store) -> None:
+def _print_importances(study, store, trials) -> None:
+    """Compute, record and print the importances from MIN_IMPORTANCE_TRIALS COMPLETE trials on (as the report
+    page shows them); below that, one line saying how many there are and the minimum."""
+    from harma.results.trials import complete_count, importances_withheld
     from harma.tune.importance import record_importances
 
+    withheld = importances_withheld(complete_count(trials))
+    if withheld is not None:
+        print(f"importances: {withheld}")
+        return
     result = record_importances(study, store)
     if result.reason is not None:
         print(f"importances: none ({result.reason})")

@@ -5,7 +5,8 @@ evaluator (deterministic, no scikit-learn) over the COMPLETE trials; with fewer 
 refuses the study with a ValueError, the result carries the reason instead of values.  Other exceptions are
 programming errors and propagate.  `record_importances(study, store)` does this for a study's own Optuna
 storage and writes `<results>/importances/study=<name>/importances.parquet`; the study driver calls it when a
-search ends and `harma study status` calls it too.  Report pages read only that table.
+search ends and `harma study status` calls it from MIN_IMPORTANCE_TRIALS COMPLETE trials on (harma.results.trials).
+Report pages read only that table.
 """
 from __future__ import annotations
 

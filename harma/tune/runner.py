@@ -18,7 +18,8 @@ from typing import Any, Callable
 from harma.atomic import make_private_dirs, remove_debris
 from harma.results.schema import StudyColumns, record_from_row
 from harma.results.store import ResultsStore
-from harma.results.trials import COMPLETE, FAILED, FINISHED, PRUNED, RUNNING, SEED_KEY, best_first, row_overrides
+from harma.results.trials import (COMPLETE, FAILED, FINISHED, PRUNED, RUNNING, SEED_KEY, best_first,
+                                  complete_count, importances_withheld, row_overrides)
 from harma.tune.columns import objective_column, study_columns
 from harma.tune.lock import StudyLock
 from harma.tune.outcome import DEFAULT_MAX_RETRIES, SigtermUnwinds, StopWatch
@@ -102,9 +103,15 @@ def _reconcile_with_optuna(study: Study, store: ResultsStore, columns: StudyColu
 
 
 def _report_importances(study: Study, store: ResultsStore, echo: Callable[..., None]) -> None:
+    """Record the search's importances (whatever the count: the table says how many trials are behind them) and
+    echo them from MIN_IMPORTANCE_TRIALS COMPLETE trials on, as `harma study status` and the report do."""
     from harma.tune.importance import record_importances
 
     result = record_importances(study, store)
+    withheld = importances_withheld(complete_count(store.read_trials(study.name)))
+    if withheld is not None:
+        echo(f"[{study.name}] parameter importances: {withheld}", flush=True)
+        return
     shown = ", ".join(f"{k} {v:.2f}" for k, v in sorted(result.importances.items(), key=lambda kv: -kv[1])[:5])
     echo(f"[{study.name}] parameter importances over {result.n_trials} COMPLETE trials: "
          f"{shown or 'none (' + str(result.reason) + ')'}", flush=True)
