@@ -7,13 +7,14 @@ for tests, benchmarks and the `harma data` CLI.
 """
 import importlib
 
-# Names are imported on first use (PEP 562), so that `harma.data.errors` and the `harma data` CLI load
-# without torch; `from harma.data import build_datasets` works as before.
+from harma.errors import DataError
+
+# Names are imported on first use (PEP 562), so that the `harma data` CLI loads without torch;
+# `from harma.data import build_datasets` works as before.
 _EXPORTS = {
     "annotations": ["EvalAnnotations", "TrainAnnotations", "clean_caption", "load_eval_annotations",
                     "load_train_annotations"],
     "datasets": ["DataSets", "EvalImages", "EvalSplit", "TrainDataset", "build_datasets", "resolve_paths"],
-    "errors": ["DataError"],
     "image_cache": ["CachedImages", "DiskImages", "decode_image", "open_images"],
     "synthetic": ["SyntheticPaths", "ensure_synthetic_dataset", "write_synthetic_dataset"],
     "transforms": ["CLIP_MEAN", "CLIP_STD", "test_transform", "train_transform"],
