@@ -6,7 +6,6 @@ reuses the identical one already there) and prints the paths to put in a config'
 from __future__ import annotations
 
 import argparse
-import sys
 
 from harma.data.synthetic import ensure_synthetic_dataset
 
@@ -29,15 +28,3 @@ def add_data_commands(subparsers: argparse._SubParsersAction) -> argparse.Argume
     synth.add_argument("--image-size", type=int, default=64, metavar="P", help="image side in pixels")
     synth.set_defaults(func=_synth)
     return data
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry: `python -m harma.data.cli data synth OUT --images N`."""
-    parser = argparse.ArgumentParser(prog="harma")
-    add_data_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

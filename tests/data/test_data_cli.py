@@ -3,7 +3,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from harma.data.cli import add_data_commands, main
+from harma.cli import main
+from harma.data.cli import add_data_commands
 
 
 def test_synth_command(tmp_path, capsys):
@@ -16,7 +17,8 @@ def test_synth_command(tmp_path, capsys):
 
 def test_synth_command_error(tmp_path, capsys):
     assert main(["data", "synth", str(tmp_path / "s"), "--images", "3"]) == 2
-    assert "n_images must be >= 6" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("harma: error: ") and "n_images must be >= 6" in err and len(err.splitlines()) == 1
 
 
 def test_registers_on_a_parent_parser(tmp_path):
