@@ -5,7 +5,7 @@ runs trials one at a time.  A Tune Callback timestamps each trial's `on_trial_st
 first `on_trial_result`; start -> first result is the figure.  Three paths:
   (a) a bare function trial that reports `{"epoch": 1}` immediately;
   (b) harma's in-process path, `harma.tune.trial.run_trial` with workers_per_trial 1, on a tiny synthetic
-      study (tiny random-init CLIP, 120 synthetic images, 1 epoch) loaded with `harma.tune.study.load_study`;
+      study (tiny random-init CLIP, 120 synthetic images, 1 epoch) loaded with `harma.study.parse.load_study`;
   (c) harma's TorchTrainer path, the same study with workers_per_trial 2 (DDP over gloo on 2 Ray Train workers).
 For (b) and (c) the first result comes after a whole epoch, so the epoch's own `epoch_seconds` (train + val + test
 evaluation, as the trainer measures it) is also shown and subtracted: the rest is set-up (imports, model and data
@@ -35,7 +35,7 @@ from harma.data import build_datasets
 from harma.model.build import tokenizer_for
 from harma.tune.records import TRIAL_KEY
 from harma.tune.runner import _trial_resources, run_study
-from harma.tune.study import load_study
+from harma.study.parse import load_study
 from harma.tune.trial import run_trial
 
 STUDY_YAML = """

@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     from harma.data.cli import add_data_commands
     add_data_commands(sub)
     _add_optional(sub, "harma.results.cli", "add_results_commands")
-    _add_optional(sub, "harma.tune.cli", "add_study_commands")
+    _add_optional(sub, "harma.study_cli", "add_study_commands")
     _add_optional(sub, "harma.report.cli", "add_report_commands")
     return parser
 

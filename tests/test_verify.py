@@ -110,7 +110,7 @@ def test_missing_checkpoints_are_named(copy):
 
 def test_study_verify_cli_exits_1_with_a_line_per_problem(copy, capsys, monkeypatch):
     from harma.cli import main
-    from harma.tune import snapshot
+    from harma.study import snapshot
 
     root, _ = copy
     (root / "runs" / "s" / "t1" / "last.pt").unlink()

@@ -120,7 +120,8 @@ def live_report_for(study_file, out_dir: str | None, every: float = DEFAULT_EVER
         return contextlib.nullcontext()
     from harma.report.spec import spec_of
     from harma.results.store import ResultsStore
-    from harma.tune.study import Study, load_study
+    from harma.study.model import Study
+    from harma.study.parse import load_study
 
     study = study_file if isinstance(study_file, Study) else load_study(study_file)
     report = LiveReport(ResultsStore(study.storage_path()), study.name, out_dir or Path("reports") / study.name,

@@ -1,7 +1,7 @@
 """What a report page needs from a study file beyond the Parquet tables: the base config and its overrides
 (to write `harma train` lines that rebuild a trial's exact RunConfig and to state what every arm starts
 from), the arms as written, and the resources one trial held (to turn wall time into CPU core-hours).
-`load_spec(path)` reads the file through `harma.tune.study.load_study` (which imports neither Ray nor Optuna)
+`load_spec(path)` reads the file through `harma.study.parse.load_study` (which imports neither Ray nor Optuna)
 and raises `SpecError` naming the file on any problem; `find_spec(study, path)` returns the explicit file's
 spec, else `studies/<study>.yaml` of the working directory when it exists and names that study, else None
 (the page then says which parts it cannot show); `train_command` is the reproduce line.
@@ -36,7 +36,8 @@ class StudySpec:
 def load_spec(path: str | os.PathLike) -> StudySpec:
     """The StudySpec of one study file; SpecError naming the file if it is missing or invalid."""
     from harma.config import ConfigError
-    from harma.tune.study import StudyError, load_study
+    from harma.study.parse import load_study
+    from harma.errors import StudyError
 
     if not Path(path).is_file():
         raise SpecError(f"study file {path}: not found")
@@ -48,7 +49,7 @@ def load_spec(path: str | os.PathLike) -> StudySpec:
 
 
 def spec_of(study, source: str | None = None) -> StudySpec:
-    """The StudySpec of a loaded `harma.tune.study.Study` (`source`: the file to name, default its own)."""
+    """The StudySpec of a loaded `harma.study.model.Study` (`source`: the file to name, default its own)."""
     return StudySpec(name=study.name, source=source or study.source, base_config=study.base_config,
                      base_set=dict(study.base_set), arms={a: dict(o) for a, o in study.arms.items()},
                      cpus_per_trial=float(study.resources.cpus_per_trial),
@@ -58,7 +59,7 @@ def spec_of(study, source: str | None = None) -> StudySpec:
 def find_spec(study: str, path: str | os.PathLike | None = None, results: str | None = None) -> StudySpec | None:
     """The explicit study file's spec (SpecError if it defines another study), else `studies/<study>.yaml`
     when it exists and defines `study` (SpecError if it is invalid), else the snapshot the study saved under
-    the results root `results` when it ran (harma.tune.snapshot), else None."""
+    the results root `results` when it ran (harma.study.snapshot), else None."""
     if path is not None:
         spec = load_spec(path)
         if spec.name != study:
@@ -72,8 +73,8 @@ def find_spec(study: str, path: str | os.PathLike | None = None, results: str | 
 
 
 def _snapshot_spec(study: str, results: str) -> StudySpec | None:
-    from harma.tune.snapshot import read_snapshot
-    from harma.tune.study import StudyError
+    from harma.study.snapshot import read_snapshot
+    from harma.errors import StudyError
 
     try:
         saved = read_snapshot(results, study)

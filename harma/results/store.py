@@ -4,7 +4,7 @@ Layout under the root (a local path or a URI such as s3://bucket/prefix):
 `trials/study=<name>/<trial_id>.parquet` (one file per trial, rewritten as the trial progresses),
 `epochs/study=<name>/<trial_id>-e<epoch:04d>.parquet` (one file per reported epoch) and, for searches,
 `importances/study=<name>/importances.parquet` (written by harma.tune).  Beside them, not read here:
-`snapshots/<name>/` (the study as it ran, harma.tune.snapshot) and the runner's `optuna/`, `runs/`, `ray/`.
+`snapshots/<name>/` (the study as it ran, harma.study.snapshot) and the runner's `optuna/`, `runs/`, `ray/`.
 Every write is atomic (see fsio), so a crash loses at most the epoch in flight.  A trial is written under its
 study's `StudyColumns`, so every trials file of a study has the same columns; `conform` rewrites a study's files
 that have other columns (files of schema 1.x, or written before the study file gained a parameter).  Readers

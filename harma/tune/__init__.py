@@ -1,3 +1,3 @@
-"""Ray Tune + Optuna study platform: study files (`harma.tune.study`), the Optuna search space
-(`harma.tune.space`) and the Ray layer that runs trials.  This package file imports nothing, so that
-`import harma.tune.study` works without Ray."""
+"""The Ray and Optuna layer: it runs a study's trials (runner, trial, relay), searches (searcher, space),
+schedules (the Tune adapter of harma.schedulers), records as results arrive (callbacks), and holds the study's
+lock and cluster checks.  Every Ray and Optuna call of harma lives here; the study model is `harma.study`."""

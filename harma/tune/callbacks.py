@@ -23,7 +23,7 @@ from harma.results.store import ResultsStore
 from harma.results.trials import FAILED, OBSERVED, RUNNING, best_first
 from harma.tune.records import (FAILURE_KEY, FAILURE_TYPE_KEY, GPU_KEYS, MEMORY_KEYS, Provenance, TrialSpec,
                                 error_summary, final_status, is_epoch_result, trial_spec)
-from harma.tune.study import Study
+from harma.study.model import Study
 from harma.tune.trial import trial_run_config
 
 TRAIN_METRICS = ("loss", "loss_contr", "loss_triplet", "loss_affil", "lr", "images_per_s")

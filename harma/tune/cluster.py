@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from harma.errors import ClusterError
-from harma.tune.study import Study
+from harma.study.model import Study
 
 LOCAL_OBJECT_STORE_BYTES = 256 * 1024 * 1024
 SHARED_FS_TYPES = ("nfs", "nfs4", "cifs", "smb3", "lustre", "gpfs", "ceph", "glusterfs", "beegfs", "fuse.",

@@ -16,7 +16,7 @@ import optuna
 
 from harma.results.schema import Importances
 from harma.results.store import ResultsStore
-from harma.tune.study import Study
+from harma.study.model import Study
 
 MIN_TRIALS = 2
 

@@ -30,7 +30,7 @@ import pyarrow.fs as pafs
 from harma.errors import StudyLockedError
 from harma.atomic import make_private_dirs
 from harma.results import fsio
-from harma.tune.study import StudyError
+from harma.errors import StudyError
 
 HEARTBEAT_S = 20.0
 STALE_AFTER_S = 120.0

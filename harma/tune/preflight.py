@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 
-from harma.tune.study import Study, StudyError
+from harma.study.model import Study
+from harma.errors import StudyError
 from harma.writable import write_problem
 
 

@@ -20,14 +20,16 @@ from harma.results.schema import StudyColumns, record_from_row
 from harma.results.store import ResultsStore
 from harma.results.trials import (COMPLETE, FAILED, FINISHED, PRUNED, RUNNING, SEED_KEY, best_first,
                                   complete_count, importances_withheld, row_overrides)
-from harma.tune.columns import objective_column, study_columns
+from harma.study.columns import objective_column, study_columns
 from harma.tune.lock import StudyLock
 from harma.tune.outcome import DEFAULT_MAX_RETRIES, SigtermUnwinds, StopWatch
 from harma.errors import is_curable
 from harma.tune.records import TRIAL_KEY, TrialSpec, provenance
-from harma.tune.snapshot import save_study_snapshot
-from harma.tune.study import Study, StudyError, load_study
-from harma.tune.warm_start import enqueue, plan_warm_start
+from harma.study.snapshot import save_study_snapshot
+from harma.study.model import Study
+from harma.study.parse import load_study
+from harma.errors import StudyError
+from harma.study.warm_start import plan_warm_start
 
 OPTUNA_STATES = {"COMPLETE": COMPLETE, "PRUNED": PRUNED, "FAIL": FAILED}   # Optuna TrialState name -> status
 DRIVER_MEMORY_BYTES = 1024 * 1024
@@ -255,14 +257,14 @@ def _plan(study: Study, store: ResultsStore, columns: StudyColumns, resume: bool
     """What this run starts: Optuna's trials for a search, the unfinished (arm, seed) grid otherwise."""
     from ray import tune
 
-    from harma.tune.searcher import OptunaAskTellSearcher
+    from harma.tune.searcher import OptunaAskTellSearcher, enqueue_warm
 
     if study.kind == "search":
         if resume:
             _reconcile_with_optuna(study, store, columns)
         searcher = OptunaAskTellSearcher(study, objective_key(study), resume_unfinished=resume, retry=retry)
         if warm:
-            enqueue(searcher.optuna_study, warm)
+            enqueue_warm(searcher.optuna_study, warm)
             echo(f"[{study.name}] warm start: the first {len(warm)} trial(s) take the parameters of "
                  + ", ".join(t.source for t in warm), flush=True)
         return _Plan(searcher, {}, searcher.total, searcher.total)

@@ -21,10 +21,12 @@ import optuna
 from ray.tune.search import Searcher
 
 from harma.results.trials import COMPLETE, FAILED, PRUNED
-from harma.tune.columns import objective_column
+from harma.study.columns import objective_column
 from harma.tune.records import TRIAL_KEY, TrialSpec, final_status, is_epoch_result
 from harma.tune.space import make_sampler, study_storage, suggest_overrides
-from harma.tune.study import Study
+from harma.study.model import Study
+from harma.study.warm_start import ATTR as WARM_ATTR
+from harma.study.warm_start import WarmTrial
 
 
 def search_trial_id(number: int) -> str:
@@ -86,6 +88,12 @@ def enqueue_retries(optuna_study: optuna.Study, trials: Trials, retry: set[str])
             optuna_study.enqueue_trial(dict(failed[tid].params), user_attrs={"harma_trial_id": tid})
 
 
+def enqueue_warm(optuna_study: optuna.Study, trials: list[WarmTrial]) -> None:
+    """Put warm-start trials first in the Optuna study's queue, each marked with where its parameters come from."""
+    for t in trials:
+        optuna_study.enqueue_trial(t.params, user_attrs={WARM_ATTR: t.source})
+
+
 class OptunaAskTellSearcher(Searcher):
     """Suggests `{TRIAL_KEY: TrialSpec}` configs from Optuna; tells Optuna COMPLETE / PRUNED / FAIL at the end."""
 
@@ -123,7 +131,7 @@ class OptunaAskTellSearcher(Searcher):
         for key, value in (("harma_trial_id", tid), ("arm", None), ("seed", seed)):
             trial.set_user_attr(key, value)
         return {TRIAL_KEY: TrialSpec(tid, seed, {**overrides, "train.seed": seed}, optuna_number=trial.number,
-                                     warm_start_from=trial.user_attrs.get("warm_start_from"))}
+                                     warm_start_from=trial.user_attrs.get(WARM_ATTR))}
 
     def suggest(self, trial_id: str) -> dict | None:
         if self.pending:

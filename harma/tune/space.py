@@ -22,7 +22,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from harma.atomic import create_private_file
 from harma.errors import HarmaError, OptunaStorageError
-from harma.tune.study import ParamSpec, Study, StudyError, dependency_order
+from harma.study.model import ParamSpec, Study, dependency_order
+from harma.errors import StudyError
 
 JOURNAL_PREFIX = "journal:"
 SQLITE_PREFIX = "sqlite:///"

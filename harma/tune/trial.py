@@ -18,10 +18,10 @@ from typing import Any
 
 from harma.config import RunConfig
 from harma.errors import HarmaError
-from harma.tune.columns import objective_column
+from harma.study.columns import objective_column
 from harma.tune.records import TrialSpec, failure_result, flatten_epoch, trial_spec
 from harma.tune.relay import Relay
-from harma.tune.study import Study
+from harma.study.model import Study
 
 
 def trial_run_config(study: Study, trial: TrialSpec, checkpoint_root: str) -> RunConfig:

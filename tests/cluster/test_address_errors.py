@@ -117,7 +117,7 @@ def isolated_client(monkeypatch, tmp_path):
 
 
 def smoke_study():
-    from harma.tune.study import load_study
+    from harma.study.parse import load_study
 
     return load_study(ROOT / "studies" / "smoke.yaml")
 

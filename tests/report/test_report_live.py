@@ -101,8 +101,8 @@ def test_study_run_report_flags_and_the_hook_around_a_run(tmp_path, monkeypatch,
 
     from harma.cli import build_parser
     from harma.report.live import live_report_for
-    from harma.tune.columns import study_columns
-    from harma.tune.study import load_study
+    from harma.study.columns import study_columns
+    from harma.study.parse import load_study
 
     repo = Path(__file__).resolve().parents[2]
     (tmp_path / "studies").mkdir()

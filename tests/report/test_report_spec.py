@@ -17,8 +17,8 @@ from harma.report import build_study_report
 from harma.report.arm_defs import arm_definitions
 from harma.report.spec import SpecError, find_spec, load_spec, train_command
 from harma.results import ResultsStore
-from harma.tune.columns import study_columns
-from harma.tune.study import load_study
+from harma.study.columns import study_columns
+from harma.study.parse import load_study
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -155,7 +155,7 @@ def test_bad_study_file_is_one_clear_error(studies_dir, tmp_path, one_line, monk
 def test_without_a_study_file_the_report_reads_the_snapshot(tmp_path, monkeypatch):
     import dataclasses
 
-    from harma.tune.snapshot import save_study_snapshot
+    from harma.study.snapshot import save_study_snapshot
 
     store = ResultsStore(tmp_path / "results")
     study = load_study(REPO / "studies" / "smoke.yaml")

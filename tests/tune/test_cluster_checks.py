@@ -9,7 +9,8 @@ import pytest
 pytest.importorskip("ray")
 
 from harma.tune.cluster import ClusterError, ClusterShape, check_fits, derive_max_concurrent  # noqa: E402
-from harma.tune.study import Resources, load_study  # noqa: E402
+from harma.study.model import Resources  # noqa: E402
+from harma.study.parse import load_study  # noqa: E402
 
 
 def study_with(**changes):

@@ -15,7 +15,7 @@ from fake_studies import SEARCH_TRIALS, write_optuna  # noqa: E402
 
 from harma.results import ResultsStore  # noqa: E402
 from harma.tune.importance import importances_of, record_importances  # noqa: E402
-from harma.tune.study import load_study  # noqa: E402
+from harma.study.parse import load_study  # noqa: E402
 
 
 def test_importances_over_the_complete_trials(tmp_path):

@@ -20,7 +20,7 @@ pytest.importorskip("ray")
 
 from harma.tune import cluster  # noqa: E402
 from harma.tune.cluster import ClusterError  # noqa: E402
-from harma.tune.study import load_study  # noqa: E402
+from harma.study.parse import load_study  # noqa: E402
 
 TINY_STUDY = """
 name: loopback

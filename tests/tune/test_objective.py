@@ -20,10 +20,10 @@ from harma.report.search import top_k  # noqa: E402
 from harma.results import ResultsStore  # noqa: E402
 from harma.results.trials import best_first  # noqa: E402
 from harma.tune.callbacks import ParquetResults  # noqa: E402
-from harma.tune.columns import study_columns  # noqa: E402
+from harma.study.columns import study_columns  # noqa: E402
 from harma.tune.records import Provenance, flatten_epoch  # noqa: E402
 from harma.tune.searcher import OptunaAskTellSearcher  # noqa: E402
-from harma.tune.study import load_study  # noqa: E402
+from harma.study.parse import load_study  # noqa: E402
 
 # val txt_r1 per epoch (4 planned); the best epoch is the lowest.  trial-0003 is the lowest of all but is
 # stopped after 2 epochs (PRUNED), so the best COMPLETE trial is trial-0002 (1.5), while by its last epoch

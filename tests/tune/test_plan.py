@@ -6,7 +6,7 @@ import dataclasses
 
 from harma.results import ResultsStore, StudyColumns
 from harma.tune.runner import _fixed_trials
-from harma.tune.study import load_study
+from harma.study.parse import load_study
 
 
 def test_ablation_plans_every_arm_for_every_seed(tmp_path):

@@ -13,7 +13,8 @@ import yaml
 from harma.cli import main
 from harma.tune import runner
 from harma.tune.preflight import check_storage
-from harma.tune.study import StudyError, parse_study
+from harma.study.parse import parse_study
+from harma.errors import StudyError
 
 SMOKE = yaml.safe_load((Path(__file__).resolve().parents[2] / "studies" / "smoke.yaml").read_text())
 

@@ -38,9 +38,9 @@ def test_parquet_callback_writes_the_tie_gap_as_an_epoch_row(tmp_path):
 
     from harma.results import ResultsStore
     from harma.tune.callbacks import ParquetResults
-    from harma.tune.columns import study_columns
+    from harma.study.columns import study_columns
     from harma.tune.records import Provenance
-    from harma.tune.study import load_study
+    from harma.study.parse import load_study
 
     study = load_study("studies/ablation-smoke.yaml")
     store = ResultsStore(tmp_path)
@@ -93,9 +93,9 @@ def test_the_error_column_keeps_the_last_line_first_and_a_bounded_tail():
 def test_the_best_so_far_line_counts_trials_earlier_drivers_finished(tmp_path):
     from harma.results import ResultsStore
     from harma.tune.callbacks import ParquetResults
-    from harma.tune.columns import study_columns
+    from harma.study.columns import study_columns
     from harma.tune.records import Provenance
-    from harma.tune.study import load_study
+    from harma.study.parse import load_study
 
     study = load_study("studies/ablation-smoke.yaml")
     store, columns = ResultsStore(tmp_path), study_columns(study)

@@ -48,7 +48,7 @@ def test_a_new_study_refuses_checkpoints_an_earlier_run_left(scratch, monkeypatc
 def test_a_new_study_under_a_name_with_results_is_refused(scratch, monkeypatch, one_line):
     from harma.results.store import ResultsStore
     from harma.tune.runner import columns_for
-    from harma.tune.study import load_study
+    from harma.study.parse import load_study
 
     monkeypatch.chdir(scratch)
     (scratch / "studies" / "guarded.yaml").write_text(STUDY)
@@ -101,7 +101,7 @@ def test_a_corrupt_optuna_file_is_one_line_before_ray_for_status_and_resume(scra
         assert "file is not a database" in line
     from harma.results.store import ResultsStore
     from harma.tune.runner import columns_for
-    from harma.tune.study import load_study
+    from harma.study.parse import load_study
 
     study = load_study("studies/corrupt.yaml")
     store = ResultsStore(study.storage_path())

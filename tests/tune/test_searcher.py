@@ -11,7 +11,7 @@ pytest.importorskip("ray")
 
 from harma.tune.records import TRIAL_KEY  # noqa: E402
 from harma.tune.searcher import OptunaAskTellSearcher  # noqa: E402
-from harma.tune.study import load_study  # noqa: E402
+from harma.study.parse import load_study  # noqa: E402
 
 
 @pytest.fixture

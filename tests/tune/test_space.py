@@ -10,7 +10,9 @@ import yaml
 
 from harma.config import RunConfig
 from harma.tune.space import make_optuna_storage, make_sampler, study_storage, suggest_overrides
-from harma.tune.study import Condition, ParamSpec, StudyError, load_study
+from harma.study.model import Condition, ParamSpec
+from harma.study.parse import load_study
+from harma.errors import StudyError
 
 
 
@@ -19,7 +21,7 @@ def _load_study_helpers():
     import importlib.util
     from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location("_tune_study_helpers", Path(__file__).with_name("test_study.py"))
+    spec = importlib.util.spec_from_file_location("_tune_study_helpers", Path(__file__).parents[1] / "study" / "test_study.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -16,10 +16,10 @@ from harma.results import ResultsStore
 from harma.results import trials as trials_module
 from harma.results.trials import MIN_IMPORTANCE_TRIALS
 from harma.tune import runner
-from harma.tune.columns import study_columns
-from harma.tune.snapshot import save_study_snapshot
+from harma.study.columns import study_columns
+from harma.study.snapshot import save_study_snapshot
 from harma.tune.space import study_storage
-from harma.tune.study import load_study
+from harma.study.parse import load_study
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
 WITHHELD_6 = ("not shown, since only 6 trials are COMPLETE; they are shown from 10 COMPLETE trials on (a ranking "

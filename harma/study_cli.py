@@ -1,7 +1,7 @@
 """`harma study run|status|resume|verify`: the study commands, registered into the `harma` CLI.
 
 `status` and `resume` take a study file or a bare name; a name with no `studies/NAME.yaml` is read from the
-snapshot the study saved in its results storage (`--results ROOT`, default `results`: harma.tune.snapshot).
+snapshot the study saved in its results storage (`--results ROOT`, default `results`: harma.study.snapshot).
 Before Ray starts, `run` and `resume` check that the results storage is writable and that `--address` is a
 Ray cluster (harma.tune.preflight).
 """
@@ -46,13 +46,13 @@ def _count(text: str) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harma.tune.study import load_study
+    from harma.study.parse import load_study
 
     return _run(args, load_study(args.file), args.file, resume=False)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from harma.tune.snapshot import find_study
+    from harma.study.snapshot import find_study
 
     return _run(args, find_study(args.name, args.results, resume=True), args.name, resume=True)
 
@@ -78,7 +78,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from harma.results.overrides import set_command
     from harma.results.store import ResultsStore
     from harma.results.trials import best_first, objective_label, row_overrides
-    from harma.tune.snapshot import find_study
+    from harma.study.snapshot import find_study
 
     study = find_study(args.name, args.results)
     store = ResultsStore(args.results or study.storage_path())
@@ -122,7 +122,7 @@ def _print_importances(study, store, trials) -> None:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """One line per problem on stdout, a summary line, exit 1 when there is any problem."""
-    from harma.tune.snapshot import find_study
+    from harma.study.snapshot import find_study
     from harma.verify import study_places, verify_study
 
     study = find_study(args.name, args.results)

@@ -27,7 +27,9 @@ import yaml
 
 from harma import config as hconfig
 from harma.results import fsio
-from harma.tune.study import NAME_RE, ParamSpec, Scheduler, Search, Study, StudyError, load_study, resolve_study_path
+from harma.study.model import NAME_RE, ParamSpec, Scheduler, Search, Study
+from harma.study.parse import load_study, resolve_study_path
+from harma.errors import StudyError
 
 SNAPSHOTS = "snapshots"
 STUDY_FILE = "study.yaml"

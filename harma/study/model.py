@@ -1,6 +1,6 @@
 """Studies: the frozen model of a search, an ablation or a replicate study (`Study` and its parts).
 
-`load_study(path)` (from `harma.tune.study_yaml`, re-exported here) reads and validates a study file into a
+`load_study(path)` (from `harma.study.parse`, re-exported here) reads and validates a study file into a
 `Study`; every error is a `StudyError` naming the file, the key path and what was expected.  A `Study` builds
 its run configs (`run_config`, with the study's seed and objective), lists the trials of ablations and
 replicates, and says where its results and Optuna storage live.  This module imports neither Ray nor Optuna.
@@ -246,8 +246,3 @@ def _scheme(uri: str) -> str:
 def _local_path(storage: str) -> Path:
     return (Path(storage[len("file://"):]) if _scheme(storage) == "file" else Path(storage)).expanduser()
 
-
-# the YAML reader builds on the model above; importing it last keeps `harma.tune.study.load_study` working
-from harma.tune.study_yaml import load_study, parse_study, resolve_study_path  # noqa: E402
-
-__all__ = ["Study", "StudyError", "load_study", "parse_study", "resolve_study_path", "dependency_order"]

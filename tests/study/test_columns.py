@@ -7,8 +7,9 @@ import dataclasses
 import pytest
 import yaml
 
-from harma.tune.columns import study_columns
-from harma.tune.study import StudyError, load_study
+from harma.study.columns import study_columns
+from harma.study.parse import load_study
+from harma.errors import StudyError
 
 
 def test_search_columns_are_every_searched_and_base_key():

@@ -18,7 +18,8 @@ from itertools import product
 from typing import Any, Callable, Mapping
 
 from harma.config import ConfigError, RunConfig
-from harma.tune.study import ParamSpec, StudyError
+from harma.study.model import ParamSpec
+from harma.errors import StudyError
 
 DENSE_LIMIT = 4096       # an int range of up to this many values is checked value by value
 EDGE = 2048              # a longer one: its first and last EDGE values

@@ -12,9 +12,11 @@ import yaml
 
 from harma.cli import main
 from harma.tune import runner
-from harma.tune.snapshot import (BASE_FILE, SNAPSHOTS, STUDY_FILE, _all_fields, differences, find_study,
+from harma.study.snapshot import (BASE_FILE, SNAPSHOTS, STUDY_FILE, _all_fields, differences, find_study,
                                  read_snapshot, save_study_snapshot, trial_fields)
-from harma.tune.study import Study, StudyError, load_study, parse_study
+from harma.study.model import Study
+from harma.study.parse import load_study, parse_study
+from harma.errors import StudyError
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
 SHIPPED = ["smoke", "search-rsitmd", "ablation-rsitmd", "ablation-smoke", "replicate-smoke", "gpu-smoke"]

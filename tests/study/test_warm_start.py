@@ -12,11 +12,13 @@ pytest.importorskip("ray")
 
 from harma.results import ResultsStore, StudyColumns  # noqa: E402
 from harma.tune.callbacks import ParquetResults  # noqa: E402
-from harma.tune.columns import study_columns  # noqa: E402
+from harma.study.columns import study_columns  # noqa: E402
 from harma.tune.records import TRIAL_KEY, Provenance  # noqa: E402
 from harma.tune.searcher import OptunaAskTellSearcher  # noqa: E402
-from harma.tune.study import StudyError, load_study  # noqa: E402
-from harma.tune.warm_start import enqueue, plan_warm_start  # noqa: E402
+from harma.study.parse import load_study  # noqa: E402
+from harma.errors import StudyError
+from harma.study.warm_start import plan_warm_start  # noqa: E402
+from harma.tune.searcher import enqueue_warm  # noqa: E402
 
 SOURCE = StudyColumns("rsitmd", {"adapter.bottleneck": "int", "optim.lr": "float", "train.epochs": "int",
                                  "train.seed": "int", "adapter.share": "string"})
@@ -44,7 +46,7 @@ def test_best_source_trials_are_handed_out_first_and_marked(tmp_path):
     assert [(t.source, t.params) for t in warm] == [("rsitmd/trial-0002", ROWS["trial-0002"][1]),
                                                     ("rsitmd/trial-0000", ROWS["trial-0000"][1])]
     searcher = OptunaAskTellSearcher(study, "val_r_mean")
-    enqueue(searcher.optuna_study, warm)
+    enqueue_warm(searcher.optuna_study, warm)
     callback = ParquetResults(study, store, study_columns(study), Provenance(None, None, "{}"),
                               str(tmp_path / "runs"), total=4, echo=lambda *a, **k: None)
     configs = [searcher.suggest(f"r{i}")[TRIAL_KEY] for i in range(3)]

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 
 from harma.results.schema import OBJECTIVE_COLUMNS, RecordError, StudyColumns, merge_kinds, param_kind
 from harma.results.trials import SEED_KEY
-from harma.tune.study import Study, StudyError
+from harma.study.model import Study
+from harma.errors import StudyError
 
 
 def objective_column(study: Study) -> str:

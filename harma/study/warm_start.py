@@ -1,8 +1,8 @@
 """Warm start: seed a new search with the best COMPLETE trials of a finished study (searched RSITMD, now RSICD).
 
 `search.warm_start: {study: NAME, top_k: N}` takes NAME's trials best first (`harma.results.trials.best_first`,
-by that study's own objective) from the same results root and enqueues the parameters of the first N into the
-new Optuna study, each marked with the user attribute `warm_start_from` (`NAME/<trial id>`), which the study
+by that study's own objective) from the same results root; the searcher (harma.tune.searcher.enqueue_warm)
+enqueues the parameters of the first N into the new Optuna study, each marked with the user attribute `warm_start_from` (`NAME/<trial id>`), which the study
 driver records in Parquet.  A source parameter the new space does not search is refused with one StudyError,
 unless it equals the new study's base value (the same config either way); a value outside the new space's
 range or choices is refused the same way.  The seed (`train.seed`) is the new study's own.
@@ -12,11 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-import optuna
-
 from harma.results.store import ResultsStore
 from harma.results.trials import SEED_KEY, best_first, row_overrides
-from harma.tune.study import ParamSpec, Study, StudyError
+from harma.study.model import ParamSpec, Study
+from harma.errors import StudyError
 
 ATTR = "warm_start_from"
 
@@ -75,8 +74,3 @@ def plan_warm_start(study: Study, store: ResultsStore) -> list[WarmTrial]:
         return []
     return warm_trials(study, store.read_trials(study.search.warm_start.study), study.base_values())
 
-
-def enqueue(optuna_study: optuna.Study, trials: list[WarmTrial]) -> None:
-    """Put the trials first in the Optuna study's queue, each marked with where its parameters come from."""
-    for t in trials:
-        optuna_study.enqueue_trial(t.params, user_attrs={ATTR: t.source})

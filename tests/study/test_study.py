@@ -10,8 +10,9 @@ import yaml
 
 from harma import config as hconfig
 from harma.config import RunConfig
-from harma.tune.study import (Condition, ParamSpec, Study, StudyError, dependency_order, load_study,
-                              parse_study)
+from harma.study.model import Condition, ParamSpec, Study, dependency_order
+from harma.study.parse import load_study, parse_study
+from harma.errors import StudyError
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
 SHIPPED = ["smoke", "search-rsitmd", "ablation-rsitmd", "ablation-smoke", "replicate-smoke", "gpu-smoke"]
@@ -487,10 +488,11 @@ def test_parse_study_takes_a_mapping(tiny):
     assert study.source == "inline" and study.kind == "ablation"
 
 
-def test_study_module_imports_neither_ray_nor_optuna():
+def test_the_study_package_imports_neither_ray_nor_optuna():
     import subprocess
 
-    code = ("import sys, harma.tune, harma.tune.study; "
+    code = ("import sys, harma.study.model, harma.study.parse, harma.study.snapshot, harma.study.columns, "
+            "harma.study.warm_start; "
             "print('ray' in sys.modules, 'optuna' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]

@@ -10,9 +10,11 @@ import yaml
 
 from harma.data.split_size import check_batch_fits, train_split_size
 from harma.data.synthetic import train_captions
-from harma.tune import space_check
-from harma.tune.space_check import EDGE, int_values
-from harma.tune.study import NAME_MAX, StudyError, load_study
+from harma.study import space_check
+from harma.study.space_check import EDGE, int_values
+from harma.study.model import NAME_MAX
+from harma.study.parse import load_study
+from harma.errors import StudyError
 
 
 def search(space: dict, base_set: dict | None = None, **extra) -> dict:
@@ -98,7 +100,7 @@ def test_a_when_condition_between_the_two_keys_is_respected(tmp_path):
 
 
 def test_pair_combinations_are_capped():
-    from harma.tune.study import ParamSpec
+    from harma.study.model import ParamSpec
 
     space = {"a.x": ParamSpec("a.x", "int", 0, 10_000, 1), "a.y": ParamSpec("a.y", "int", 0, 10_000, 1)}
     combos = space_check.pair_combos("a.x", "a.y", space)
