@@ -83,23 +83,32 @@ def test_an_untrained_best_pt_is_a_value_problem(copy):
     assert any("t1: best.pt re-evaluates val_r_mean to" in p for p in _problems(root))
 
 
-def test_missing_log_line_epoch_row_stray_file_and_debris_are_each_named(copy):
+def test_missing_log_line_epoch_row_orphan_folder_and_debris_are_each_named(copy):
     root, summary = copy
     run = root / "runs" / "s" / "t1"
     lines = (run / "log.jsonl").read_text().splitlines(keepends=True)
     (run / "log.jsonl").write_text("".join(lines[:-1]))
     (root / "epochs" / "study=s" / "t1-e0001.parquet").unlink()
     trials = root / "trials" / "study=s"
-    shutil.copy(trials / "t1.parquet", trials / "t1-old.parquet")
     (trials / ".t1.parquet.ab12cd34.tmp").write_text("half")
     (root / "runs" / "s" / "t9").mkdir()
     problems = _problems(root, evaluate=False)
     n = summary["epochs_run"]
     assert f"t1: log.jsonl holds epochs {list(range(1, n))}, expected 1..{n}" in problems
     assert f"t1: the epochs table holds epochs {list(range(2, n + 1))}, expected 1..{n} (its stop epoch)" in problems
-    assert any(p.startswith(str(trials / "t1-old.parquet") + ": a stray trials file") for p in problems)
     assert any(p.startswith(str(trials / ".t1.parquet.ab12cd34.tmp") + ": a temporary file") for p in problems)
     assert f"{root / 'runs' / 's' / 't9'}: a run folder with no trials row" in problems
+    assert len(problems) == 4
+
+
+def test_a_stray_copy_of_a_trials_file_is_named_and_stops_the_row_checks(copy):
+    root, _ = copy
+    trials = root / "trials" / "study=s"
+    shutil.copy(trials / "t1.parquet", trials / "t1-old.parquet")
+    problems = _problems(root, evaluate=False)
+    assert problems[0].startswith(f"{trials / 't1-old.parquet'}: a stray trials file: it holds ['t1']")
+    assert problems[1].startswith("results: results files ") and "both hold trial t1" in problems[1]
+    assert len(problems) == 2
 
 
 def test_missing_checkpoints_are_named(copy):

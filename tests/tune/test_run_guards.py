@@ -100,12 +100,14 @@ def test_a_corrupt_optuna_file_is_one_line_before_ray_for_status_and_resume(scra
         assert f"optuna_storage: sqlite:///{db} cannot be opened as an Optuna storage" in line, line
         assert "file is not a database" in line
     from harma.results.store import ResultsStore
+    from harma.results.trials import MIN_IMPORTANCE_TRIALS
     from harma.tune.runner import columns_for
     from harma.study.parse import load_study
 
     study = load_study("studies/corrupt.yaml")
     store = ResultsStore(study.storage_path())
-    store.write_trial({"study": "corrupt", "trial_id": "trial-0000", "kind": "search", "seed": 1,
-                       "status": "COMPLETE", "params": {}}, columns_for(study, store))
+    for number in range(MIN_IMPORTANCE_TRIALS):             # enough trials for status to read Optuna
+        store.write_trial({"study": "corrupt", "trial_id": f"trial-{number:04d}", "kind": "search", "seed": 1,
+                           "status": "COMPLETE", "val_r_mean": 10.0, "params": {}}, columns_for(study, store))
     assert main(["study", "status", "studies/corrupt.yaml"]) == 2
     assert "cannot be opened as an Optuna storage" in one_line()
