@@ -351,6 +351,22 @@ def flat_dict(cfg: RunConfig) -> dict[str, Any]:
     return {f"{s}.{k}": v for s, sec in to_dict(cfg).items() for k, v in sec.items()}
 
 
+def adapts(cfg: RunConfig) -> bool:
+    """Whether a model built from `cfg` trains at all: adapters in some tower (the frozen arm,
+    `adapter.towers=none`, has none and is evaluated once)."""
+    return cfg.adapter.towers != "none"
+
+
+def trains_temperature(cfg: RunConfig) -> bool:
+    """The contrastive temperature trains when the model does and the contrastive loss is used."""
+    return adapts(cfg) and cfg.loss.w_contr > 0
+
+
+def planned_epochs(cfg: RunConfig) -> int:
+    """`train.epochs` for a model that trains; 1 (one evaluation) for the frozen arm."""
+    return cfg.train.epochs if adapts(cfg) else 1
+
+
 # Keys a run may change when it resumes from its checkpoint: where and how fast it runs, and how long it trains.
 RESUME_FREE_KEYS = frozenset({
     "train.epochs", "train.device", "train.out_dir", "train.resume", "train.eval_batch_size", "train.compile",

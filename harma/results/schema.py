@@ -34,7 +34,14 @@ STUDY_TYPE = pa.dictionary(pa.int32(), pa.string())
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 PARAM_TYPES: dict[str, pa.DataType] = {"bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(),
                                        "string": pa.string()}
-OBJECTIVE_COLUMNS = tuple(f"{split}_{m}" for split in ("val", "test") for m in METRIC_KEYS)
+
+
+def trial_column(split: str, metric: str) -> str:
+    """`<split>_<metric>`: the trials column of `metric` on `split` at the trial's best (val) epoch."""
+    return f"{split}_{metric}"
+
+
+OBJECTIVE_COLUMNS = tuple(trial_column(split, m) for split in ("val", "test") for m in METRIC_KEYS)
 
 
 def _fixed_trial_fields() -> list[pa.Field]:
