@@ -49,7 +49,7 @@ def run(args, data: Path, out: Path) -> None:
     cfg = apply_overrides(cfg, args.overrides)
     epochs = []
     train(cfg, report=epochs.append)
-    e2e = epochs[-1]["images_per_s"]
+    e2e = epochs[-1].images_per_s
     step_args = argparse.Namespace(arch=args.arch, batch=cfg.train.batch_size, steps=10, warmup=2, barrier=None,
                                    procs=1)
     row = bench_gpu_step.measure(cfg.train.precision, cfg.train.compile, step_args, device, 0.0, None)
@@ -59,7 +59,7 @@ def run(args, data: Path, out: Path) -> None:
     print("| epoch | train seconds | images / s (end to end) |")
     print("|---:|---:|---:|")
     for e in epochs:
-        print(f"| {e['epoch']} | {e['train_seconds']:.2f} | {e['images_per_s']:,.0f} |")
+        print(f"| {e.epoch} | {e.train_seconds:.2f} | {e.images_per_s:,.0f} |")
     print(f"\nstep only: {row.pairs_per_s:,.0f} pairs/s; last epoch end to end / step only = "
           f"{e2e / row.pairs_per_s:.2f}")
 

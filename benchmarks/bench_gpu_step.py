@@ -147,7 +147,7 @@ def device_for(name: str) -> torch.device:
               f"{torch.version.cuda or 'none'}); use --device cpu --arch tiny for the dry run. Nothing was "
               f"measured.", file=sys.stderr)
         sys.exit(2)
-    from harma.distributed import use_device
+    from harma.runtime import use_device
 
     return use_device(name)
 
@@ -192,7 +192,7 @@ def main() -> None:
     args = parser.parse_args()
     device = device_for(args.device)
     if device.type == "cuda":
-        from harma.train_step import set_matmul_precision
+        from harma.runtime import set_matmul_precision
         set_matmul_precision(device, True)
     peak = peak_tflops(device, args.peak_tflops)
     pairs = [tuple(item.split(":")) for item in args.rows.split(",")]

@@ -36,7 +36,7 @@ def main() -> None:
                     "data.image_root": str(Path(tmp) / "synth"), "data.synthetic_images": args.images,
                     "train.epochs": args.epochs, "train.seed": seed, "train.precision": precision,
                     "train.device": args.device, "train.out_dir": str(Path(tmp) / f"{seed}-{precision}")})
-                results[seed, precision] = train(cfg)["best_val"]["r_mean"]
+                results[seed, precision] = train(cfg).best_val["r_mean"]
     diffs = [results[s, "bf16"] - results[s, "fp32"] for s in seeds]
     print(f"{args.config}, {args.images} synthetic images, {args.epochs} epochs, device {args.device}\n")
     print("| seed | fp32 best val mR | bf16 best val mR | bf16 − fp32 |")

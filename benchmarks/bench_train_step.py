@@ -20,12 +20,12 @@ import time
 
 import torch
 
-from harma.config import RunConfig, apply_overrides
+from harma.config import RunConfig, apply_overrides, trains_temperature
 from harma.losses import harma_loss
 from harma.model.build import HarmaModel, build_clip, build_model, tokenizer_for
 from harma.model.freeze import freeze_all_but_adapters
 from harma.model.inject import inject_adapters
-from harma.train import param_groups
+from harma.train_step import param_groups
 
 
 def make_batch(cfg: RunConfig, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -54,13 +54,13 @@ def build_without_layout_hook(cfg: RunConfig) -> HarmaModel:
     """build_model's steps minus `seq_first_self_attention`: the model as d28a632 built it."""
     clip = build_clip(cfg.model.arch, cfg.model.quick_gelu)
     inject_adapters(clip, cfg.adapter)
-    model = HarmaModel(clip, cfg.loss.temp_init, cfg.loss.temp_min)
-    freeze_all_but_adapters(model, train_temperature=cfg.loss.w_contr > 0)
+    model = HarmaModel(clip, cfg.loss.temp_init, cfg.loss.temp_min, train_temperature=trains_temperature(cfg))
+    freeze_all_but_adapters(model)
     return model
 
 
-def step_fn(model: torch.nn.Module, cfg: RunConfig, images, tokens, ids):
-    optimizer = torch.optim.AdamW(param_groups(model, cfg.optim.weight_decay), lr=cfg.optim.lr,
+def step_fn(model: HarmaModel, cfg: RunConfig, images, tokens, ids):
+    optimizer = torch.optim.AdamW(param_groups(model.adapter_params(), cfg.optim.weight_decay), lr=cfg.optim.lr,
                                   betas=(cfg.optim.beta1, cfg.optim.beta2), eps=cfg.optim.eps)
 
     def step() -> None:
@@ -74,8 +74,8 @@ def step_fn(model: torch.nn.Module, cfg: RunConfig, images, tokens, ids):
     return step
 
 
-def counts(model: torch.nn.Module) -> tuple[int, int]:
-    return (sum(p.numel() for p in model.parameters() if p.requires_grad),
+def counts(model: HarmaModel) -> tuple[int, int]:
+    return (sum(p.numel() for p in model.adapter_params().values()),
             sum(p.numel() for p in model.parameters()))
 
 

@@ -7,7 +7,7 @@ Every checkpoint is read with `weights_only=True`: a file that needs code to unp
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -15,10 +15,13 @@ from torch import nn
 from harma.errors import CheckpointError
 from harma.atomic import write_atomic
 
+if TYPE_CHECKING:
+    from harma.model.build import HarmaModel
 
-def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    names = {n for n, p in model.named_parameters() if p.requires_grad}
-    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if k in names}
+
+def trainable_state(model: "HarmaModel") -> dict[str, torch.Tensor]:
+    """{name: a CPU copy} of each of `model.adapter_params()`: the tensors a checkpoint keeps."""
+    return {name: p.detach().cpu().clone() for name, p in model.adapter_params().items()}
 
 
 def save_atomic(obj: Any, path: Path) -> None:

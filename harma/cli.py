@@ -14,6 +14,7 @@ import sys
 from typing import Sequence
 
 from harma.config import load_config
+from harma.epoch_record import EpochRecord
 from harma.errors import ConfigError, HarmaError
 from harma.metrics import TIE_GAP_KEY
 
@@ -35,12 +36,13 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
                    "accumulate (a later value for the same key wins)")
 
 
-def _print_epoch(record: dict) -> None:
-    val, test = record["val"], record["test"]
-    losses = " ".join(f"{k}={v:.4f}" for k, v in record["train"].items())
-    print(f"epoch {record['epoch']:3d}  val mR {val['r_mean']:6.2f} (tie gap {val[TIE_GAP_KEY]:.2f})  "
+def _print_epoch(record: EpochRecord) -> None:
+    """One line per epoch: val and test mR with their tie gaps, every train loss term, lr, time and speed."""
+    val, test = record.val, record.test
+    losses = " ".join(f"{k}={v:.4f}" for k, v in record.train.items())
+    print(f"epoch {record.epoch:3d}  val mR {val['r_mean']:6.2f} (tie gap {val[TIE_GAP_KEY]:.2f})  "
           f"test mR {test['r_mean']:6.2f} (tie gap {test[TIE_GAP_KEY]:.2f})  {losses}  "
-          f"lr={record['lr']:.2e}  {record['epoch_seconds']:.1f}s  {record['images_per_s']:.1f} img/s", flush=True)
+          f"lr={record.lr:.2e}  {record.epoch_seconds:.1f}s  {record.images_per_s:.1f} img/s", flush=True)
 
 
 def check_train_inputs(cfg) -> None:
@@ -67,9 +69,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     summary = train(cfg, report=_print_epoch)
     from harma import distributed
     if distributed.is_main():
-        best = summary["best_val"]
-        print(f"best epoch {summary['best_epoch']} (val mR {best['r_mean']:.2f}); test at best val: "
-              + json.dumps({k: round(v, 2) for k, v in summary["test_at_best_val"].items()}))
+        print(f"best epoch {summary.best_epoch} (val mR {summary.best_val['r_mean']:.2f}); test at best val: "
+              + json.dumps({k: round(v, 2) for k, v in summary.test_at_best_val.items()}))
     return 0
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -349,6 +349,22 @@ def save_config(cfg: RunConfig, path: str | os.PathLike) -> None:
 def flat_dict(cfg: RunConfig) -> dict[str, Any]:
     """{"adapter.bottleneck": 128, ...} for every key."""
     return {f"{s}.{k}": v for s, sec in to_dict(cfg).items() for k, v in sec.items()}
+
+
+def adapts(cfg: RunConfig) -> bool:
+    """Whether a model built from `cfg` trains at all: adapters in some tower (the frozen arm,
+    `adapter.towers=none`, has none and is evaluated once)."""
+    return cfg.adapter.towers != "none"
+
+
+def trains_temperature(cfg: RunConfig) -> bool:
+    """The contrastive temperature trains when the model does and the contrastive loss is used."""
+    return adapts(cfg) and cfg.loss.w_contr > 0
+
+
+def planned_epochs(cfg: RunConfig) -> int:
+    """`train.epochs` for a model that trains; 1 (one evaluation) for the frozen arm."""
+    return cfg.train.epochs if adapts(cfg) else 1
 
 
 # Keys a run may change when it resumes from its checkpoint: where and how fast it runs, and how long it trains.

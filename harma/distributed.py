@@ -1,9 +1,5 @@
-"""Rank and world size from the environment, the device a process trains on, and an all-gather whose backward
-is correct.
-
-`resolve_device` is the one owner of `train.device`: `auto` (CUDA when present, else CPU), `cpu`, `cuda` (the
-launcher's local rank under torchrun / Ray Train, else the current device, which is the GPU Ray gave a trial
-through CUDA_VISIBLE_DEVICES) or `cuda:N`; a CUDA request on a machine without one is one ConfigError.
+"""Rank and world size from the environment and an all-gather whose backward is correct (the device a process
+trains on is `harma.runtime`'s).
 
 `gather_with_grad` concatenates every rank's tensor in rank order.  Its backward all-reduces (sums) the
 incoming gradient and keeps this rank's slice: every rank computes the same global loss, so summing the
@@ -16,8 +12,6 @@ import os
 
 import torch
 import torch.distributed as dist
-
-from harma.config import ConfigError
 
 
 def world_size() -> int:
@@ -40,35 +34,6 @@ def env_local_rank() -> int | None:
     """LOCAL_RANK as torchrun and Ray Train set it, or None outside such a launcher."""
     value = os.environ.get("LOCAL_RANK")
     return int(value) if value not in (None, "") else None
-
-
-def resolve_device(name: str) -> torch.device:
-    """`train.device` -> a torch.device with an index for CUDA; ConfigError when CUDA is asked for and absent."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cpu":
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise ConfigError(f"train.device={name!r}: CUDA is not available on this machine (torch "
-                          f"{torch.__version__}, CUDA build {torch.version.cuda or 'none'}); use auto or cpu")
-    count = torch.cuda.device_count()
-    index = torch.device(name).index
-    if index is None:
-        local = env_local_rank()
-        index = local if local is not None else torch.cuda.current_device()
-    if not 0 <= index < count:
-        raise ConfigError(f"train.device={name!r}: CUDA device {index} requested (LOCAL_RANK="
-                          f"{os.environ.get('LOCAL_RANK', 'unset')}) but {count} are visible "
-                          f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')})")
-    return torch.device("cuda", index)
-
-
-def use_device(name: str) -> torch.device:
-    """Resolve `train.device` and make a CUDA device this process's current one."""
-    device = resolve_device(name)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    return device
 
 
 class _GatherWithGrad(torch.autograd.Function):

@@ -1,25 +1,25 @@
 """Evaluate a checkpoint on val/test: a harma checkpoint (trainable tensors) or the authors' released
-`checkpoint_best.pth` (translated by harma.model.original).  The model is built after seeding with
+`checkpoint_best.pth` (translated by harma.model.original).  The run starts as training does
+(`harma.runtime.start`: the device, TF32 as `train.tf32` says) and the model is built after seeding with
 `train.seed`, as the trainer does, so a random-init backbone (tests, synthetic runs) is the one it trained."""
 from __future__ import annotations
 
 from pathlib import Path
 
+from harma import runtime
 from harma.checkpoint import CheckpointError, is_harma_checkpoint, load_checkpoint, load_trainable
 from harma.config import RunConfig
-from harma.distributed import use_device
 from harma.evaluate import evaluate_split
 from harma.model.build import WeightsError, build_model, tokenizer_for
 from harma.model.original import load_original_checkpoint
-from harma.train import seed_everything
 
 
 def evaluate_checkpoint(cfg: RunConfig, checkpoint: str, splits=("val", "test")) -> dict:
     path = Path(checkpoint)
     if not path.is_file():
         raise WeightsError(f"--checkpoint {path}: file not found")
-    device = use_device(cfg.train.device)
-    seed_everything(cfg.train.seed)
+    device = runtime.start(cfg.train)
+    runtime.seed_everything(cfg.train.seed)
     model = build_model(cfg)
     obj = load_checkpoint(path)
     result: dict = {"checkpoint": str(path)}

@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader, Subset
 from harma import distributed as dist_utils
 from harma.config import RunConfig
 from harma.metrics import retrieval_metrics
-from harma.train_step import precision_context
+from harma.runtime import precision_context
 
 
 def _shard(n: int) -> range:

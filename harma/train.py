@@ -1,116 +1,54 @@
-"""The Ray-free HarMA trainer: `train(cfg, report=callback) -> summary`.
+"""The Ray-free HarMA trainer: `train(cfg, report=callback) -> TrainSummary`.
 
-Read it top to bottom: set up the device (and DDP when launched by torchrun), build the model and data,
-then for each epoch train (losses on the batch gathered across ranks), evaluate val and test, keep the best
-epoch by the val objective, save small atomic checkpoints, append a JSON line to the log, and only then call
-`report` once: a report always finds its epoch's weights on disk.  A frozen model (`adapter.towers=none`) is
-evaluated once and not trained.  A NaN/inf loss or val objective stops the run with an error naming the epoch.
+Read `train` top to bottom: set up the process (device, TF32, DDP when launched by torchrun, seed, output
+folder), build the model and data, get the epochs' runner (`harma.train_epochs`: it trains the model, or for a
+frozen model, `adapter.towers=none`, runs one epoch that trains nothing), resume from `last.pt`, then for each
+epoch: train, evaluate val and test, keep the best epoch by the val objective in an `EpochRecord`, save small
+atomic checkpoints, append the record to `log.jsonl` and only then call `report(record)`: a report always finds
+its epoch's weights on disk.  A NaN/inf loss or val objective stops the run with an error naming the epoch.
 """
 from __future__ import annotations
 
 import json
 import math
-import random
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
-import numpy as np
 import torch
-from torch.utils.data import DataLoader, DistributedSampler
 
 from harma import distributed as dist_utils
+from harma import runtime
 from harma.atomic import make_private_dirs, remove_debris
 from harma.checkpoint import load_checkpoint, load_trainable, save_atomic, trainable_state
 from harma.config import ConfigError, RunConfig, load_config, resume_conflicts, save_config, write_text_atomic
+from harma.epoch_record import EpochRecord, TrainSummary
 from harma.evaluate import evaluate_split
-from harma.model.adapters import ADAPTER_TYPES
-from harma.model.build import build_model, tokenizer_for
-from harma.train_step import (NonFiniteError, StepTotals, compile_forward, forward_loss, make_optimizer,
-                              param_groups, set_matmul_precision)
+from harma.model.build import HarmaModel, build_model, tokenizer_for
+from harma.train_epochs import EpochRunner, EpochStats, Process, epoch_runner
+from harma.train_step import NonFiniteError
 
-__all__ = ["NonFiniteError", "param_groups", "seed_everything", "train"]
+if TYPE_CHECKING:
+    from harma.data.datasets import DataSets
 
-ReportFn = Callable[[dict[str, Any]], None]
+__all__ = ["NonFiniteError", "train"]
 
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+ReportFn = Callable[[EpochRecord], None]
 
 
-def lr_lambda(total_steps: int, warmup_frac: float, schedule: str) -> Callable[[int], float]:
-    warmup = int(total_steps * warmup_frac)
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total_steps - warmup)
-        if schedule == "cosine":
-            return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-        return max(0.0, 1 - progress)
-
-    return factor
-
-
-@dataclass
-class TrainState:
-    epoch: int = 0                      # last finished epoch
-    best_epoch: int = 0
-    best_val: dict | None = None
-    best_test: dict | None = None
-    history: list | None = None
-
-
-def _loader(train_set, cfg: RunConfig, world: int, rank: int, pin_memory: bool
-            ) -> tuple[DataLoader, DistributedSampler | None, torch.Generator]:
-    generator = torch.Generator().manual_seed(cfg.train.seed)
-    sampler = None
-    if world > 1:
-        sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True,
-                                     seed=cfg.train.seed, drop_last=True)
-    workers = cfg.data.num_workers
-    loader = DataLoader(train_set, batch_size=cfg.train.batch_size, shuffle=sampler is None, sampler=sampler,
-                        drop_last=True, num_workers=workers, generator=generator, pin_memory=pin_memory,
-                        persistent_workers=workers > 0, prefetch_factor=cfg.data.prefetch_factor if workers else None)
-    if len(loader) == 0:
-        raise ConfigError(f"train.batch_size={cfg.train.batch_size}: larger than the train split "
-                         f"({len(train_set)} captions over {world} process(es)); no full batch")
-    return loader, sampler, generator
-
-
-def _train_epoch(model, forward, loader, optimizer, scheduler, cfg: RunConfig, device, epoch: int) -> dict:
-    """One epoch of steps; no host sync inside the loop except the NaN guard's read every N steps."""
-    model.train()
-    totals = StepTotals(epoch, device)
-    pairs = 0
-    progress = _progress(loader, epoch)
-    for step, (images, tokens, image_ids, labels) in enumerate(progress):
-        if cfg.train.max_steps_per_epoch and step >= cfg.train.max_steps_per_epoch:
-            break
-        images, tokens = images.to(device, non_blocking=True), tokens.to(device, non_blocking=True)
-        ids, labels = image_ids.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        parts = forward_loss(forward, images, tokens, ids, labels, cfg, device)
-        totals.add(step, parts)
-        optimizer.zero_grad(set_to_none=True)
-        parts["loss"].backward()
-        optimizer.step()
-        scheduler.step()
-        pairs += len(images) * dist_utils.world_size()
-        if (step + 1) % cfg.train.finite_check_every == 0:
-            totals.check()
-    totals.check()
-    return totals.means() | {"steps": totals.steps, "pairs": pairs}
-
-
-def _progress(loader, epoch: int):
-    if sys.stderr.isatty() and dist_utils.is_main():
-        from tqdm import tqdm
-        return tqdm(loader, desc=f"epoch {epoch}", leave=False)
-    return loader
+def _setup(cfg: RunConfig) -> Process:
+    """Device and TF32, the DDP group (under torchrun), the seed; rank 0 prepares the output folder."""
+    device = runtime.start(cfg.train)
+    distributed = dist_utils.init_from_env(device)
+    proc = Process(device, distributed, dist_utils.world_size(), dist_utils.rank())
+    runtime.seed_everything(cfg.train.seed)
+    out_dir = Path(cfg.train.out_dir)
+    _check_same_run(out_dir, cfg)
+    if proc.rank == 0:
+        make_private_dirs(out_dir)
+        remove_debris(out_dir)              # temporary files of a write killed with an earlier run
+        save_config(cfg, out_dir / "config.yaml")
+    return proc
 
 
 def _check_same_run(out_dir: Path, cfg: RunConfig) -> None:
@@ -125,40 +63,61 @@ def _check_same_run(out_dir: Path, cfg: RunConfig) -> None:
                           f"train.resume=false to start that folder over")
 
 
-def _resume(out_dir: Path, model, optimizer, scheduler, cfg: RunConfig) -> TrainState:
-    last = out_dir / "last.pt"
+def _build(cfg: RunConfig, device: torch.device) -> tuple[HarmaModel, "DataSets"]:
+    """(the model on `device`, the data sets); the affiliation loss needs scene labels in the train split."""
+    from harma.data import build_datasets
+
+    model = build_model(cfg).to(device)
+    data = build_datasets(cfg.data, tokenizer_for(cfg))
+    if cfg.loss.w_affil > 0 and data.n_classes == 0:
+        raise ConfigError(f"loss.w_affil={cfg.loss.w_affil}: the affiliation loss needs scene labels, but the train "
+                         f"annotations ({cfg.data.train_json or cfg.data.image_root}) have no `label` field")
+    return model, data
+
+
+def _resume(cfg: RunConfig, model: HarmaModel, runner: EpochRunner) -> list[EpochRecord]:
+    """The history of `last.pt` (empty without one), its tensors, runner state and RNG loaded; rank 0 rewrites
+    `log.jsonl` from that history, whatever a stop left after it."""
+    last = Path(cfg.train.out_dir) / "last.pt"
     if not (cfg.train.resume and last.is_file()):
-        return TrainState(history=[])
+        return []
     ckpt = load_checkpoint(last)
     load_trainable(model, ckpt["trainable"], str(last))
-    if optimizer is not None:
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
+    runner.load_state_dict(ckpt)
     torch.set_rng_state(ckpt["rng"]["torch"])
-    if dist_utils.is_main():  # the log is the checkpoint's history, whatever a stop left after it
-        write_text_atomic(out_dir / "log.jsonl", "".join(json.dumps(r) + "\n" for r in ckpt["history"]))
-    return TrainState(ckpt["epoch"], ckpt["best_epoch"], ckpt["best_val"], ckpt["best_test"], ckpt["history"])
+    history = [EpochRecord.from_dict(r) for r in ckpt["history"]]
+    if dist_utils.is_main():
+        write_text_atomic(Path(cfg.train.out_dir) / "log.jsonl",
+                          "".join(json.dumps(r.to_dict()) + "\n" for r in history))
+    return history
 
 
-def _save(out_dir: Path, model, optimizer, scheduler, state: TrainState, improved: bool) -> None:
-    trainable = trainable_state(model)
-    save_atomic({"trainable": trainable, "optimizer": optimizer.state_dict() if optimizer else None,
-                 "scheduler": scheduler.state_dict() if scheduler else None, "epoch": state.epoch,
-                 "best_epoch": state.best_epoch, "best_val": state.best_val, "best_test": state.best_test,
-                 "history": state.history, "rng": {"torch": torch.get_rng_state()}}, out_dir / "last.pt")
-    if improved:
-        save_atomic({"trainable": trainable, "epoch": state.epoch}, out_dir / "best.pt")
+def _save(out_dir: Path, model: HarmaModel, runner: EpochRunner, history: list[EpochRecord]) -> None:
+    """last.pt (tensors, runner state, history as plain dicts, RNG); best.pt when this epoch is the best."""
+    last, trainable = history[-1], trainable_state(model)
+    save_atomic({"trainable": trainable, **runner.state_dict(), "epoch": last.epoch,
+                 "best_epoch": last.best_epoch, "best_val": last.best_val, "best_test": last.best_test,
+                 "history": [r.to_dict() for r in history], "rng": {"torch": torch.get_rng_state()}},
+                out_dir / "last.pt")
+    if last.improved:
+        save_atomic({"trainable": trainable, "epoch": last.epoch}, out_dir / "best.pt")
 
 
-def _log_line(out_dir: Path, record: dict) -> None:
+def _log_line(out_dir: Path, record: EpochRecord) -> None:
     with open(out_dir / "log.jsonl", "a") as fh:
-        fh.write(json.dumps(record) + "\n")
+        fh.write(json.dumps(record.to_dict()) + "\n")
 
 
 def _check_finite_objective(val: dict[str, float], key: str, epoch: int) -> None:
     """A NaN or infinite objective cannot rank the epoch: the run stops, naming it (never retried)."""
     if not math.isfinite(val[key]):
         raise NonFiniteError(f"val {key} is {val[key]} at epoch {epoch}: the model's embeddings are not finite")
+
+
+def _improves(val: dict[str, float], best: EpochRecord | None, cfg: RunConfig) -> bool:
+    """The first epoch, or val[objective] strictly better (per objective_mode) than the best epoch's."""
+    key, sign = cfg.train.objective, (1.0 if cfg.train.objective_mode == "max" else -1.0)
+    return best is None or sign * val[key] > sign * best.best_val[key]
 
 
 def _peak_memory(device: torch.device) -> dict[str, int | None]:
@@ -172,100 +131,72 @@ def _peak_memory(device: torch.device) -> dict[str, int | None]:
     return {"peak_rss_bytes": rss, "peak_gpu_bytes": gpu}
 
 
+def _counts(model: HarmaModel) -> dict[str, int]:
+    """{"trainable_params": numel of adapter_params(), "total_params": numel of all parameters}."""
+    return {"trainable_params": sum(p.numel() for p in model.adapter_params().values()),
+            "total_params": sum(p.numel() for p in model.parameters())}
+
+
+def _epoch(epoch: int, runner: EpochRunner, model: HarmaModel, data: "DataSets", cfg: RunConfig, device: torch.device,
+           previous: EpochRecord | None) -> EpochRecord:
+    """Train one epoch, evaluate val and test, and record it with the best epoch so far."""
+    t0 = time.time()
+    stats: EpochStats = runner.run(epoch)
+    train_seconds = time.time() - t0
+    val = evaluate_split(model, data.val, cfg, device)
+    test = evaluate_split(model, data.test, cfg, device)
+    _check_finite_objective(val, cfg.train.objective, epoch)
+    if _improves(val, previous, cfg):
+        best_epoch, best_val, best_test = epoch, val, test
+    else:
+        best_epoch, best_val, best_test = previous.best_epoch, previous.best_val, previous.best_test
+    return EpochRecord(epoch=epoch, val=val, test=test, train=stats.losses, lr=runner.lr(),
+                       epoch_seconds=time.time() - t0, train_seconds=train_seconds,
+                       images_per_s=stats.pairs / train_seconds if train_seconds > 0 else 0.0,
+                       best_epoch=best_epoch, best_val=best_val, best_test=best_test, **_counts(model),
+                       **_peak_memory(device))
+
+
+def _summary(history: list[EpochRecord], model: HarmaModel, proc: Process, cfg: RunConfig,
+             started: float) -> TrainSummary:
+    """The best-val epoch of the last record, with the run's counts, wall time, memory and history."""
+    last = history[-1]
+    return TrainSummary(best_epoch=last.best_epoch, best_val=last.best_val, test_at_best_val=last.best_test,
+                        epochs_run=last.epoch, **_counts(model), wall_seconds=time.time() - started,
+                        **_peak_memory(proc.device), world_size=proc.world, out_dir=str(Path(cfg.train.out_dir)),
+                        history=tuple(history))
+
+
 def train(cfg: RunConfig, report: ReportFn | None = None, report_on_all_ranks: bool = False,
-          replay: bool = False) -> dict[str, Any]:
-    """Train (or, for a frozen model, evaluate) and return a summary of the best-val epoch.
+          replay: bool = False) -> TrainSummary:
+    """Train (or, for a frozen model, evaluate once) and return a summary of the best-val epoch.
 
     `report(record)` is called once per epoch on rank 0 (on every rank with `report_on_all_ranks`, as Ray
-    Train needs); the record holds this epoch's val/test metrics, the best-val epoch's val/test metrics so
-    far, mean losses, lr, epoch seconds, images/s, parameter counts and peak memory.  With `replay`, a resumed
-    run first reports again every epoch its checkpoint holds (a study driver that died before writing an
-    epoch's report gets it back, and a run whose checkpoint already holds every epoch still reports)."""
+    Train needs) with the epoch's `EpochRecord`.  With `replay`, a resumed run first reports again every
+    epoch its checkpoint holds (a study driver that died before writing an epoch's report gets it back, and a
+    run whose checkpoint already holds every epoch still reports)."""
     started = time.time()
-    device = dist_utils.use_device(cfg.train.device)
-    set_matmul_precision(device, cfg.train.tf32)
-    distributed = dist_utils.init_from_env(device)
-    world, rank = dist_utils.world_size(), dist_utils.rank()
-    seed_everything(cfg.train.seed)
-    out_dir = Path(cfg.train.out_dir)
-    _check_same_run(out_dir, cfg)
-    if rank == 0:
-        make_private_dirs(out_dir)
-        remove_debris(out_dir)              # temporary files of a write killed with an earlier run
-        save_config(cfg, out_dir / "config.yaml")
-
-    from harma.data import build_datasets
-
-    model = build_model(cfg).to(device)
-    data = build_datasets(cfg.data, tokenizer_for(cfg))
-    if cfg.loss.w_affil > 0 and data.n_classes == 0:
-        raise ConfigError(f"loss.w_affil={cfg.loss.w_affil}: the affiliation loss needs scene labels, but the train "
-                         f"annotations ({cfg.data.train_json or cfg.data.image_root}) have no `label` field")
-    has_adapters = any(isinstance(m, ADAPTER_TYPES) for m in model.modules())
-    n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    n_total = sum(p.numel() for p in model.parameters())
-
-    optimizer = scheduler = loader = sampler = generator = None
-    epochs = cfg.train.epochs if has_adapters else 1
-    forward = model
-    if has_adapters:
-        loader, sampler, generator = _loader(data.train, cfg, world, rank, pin_memory=device.type == "cuda")
-        steps_per_epoch = len(loader) if not cfg.train.max_steps_per_epoch else min(
-            len(loader), cfg.train.max_steps_per_epoch)
-        optimizer = make_optimizer(model, cfg, device)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lr_lambda(steps_per_epoch * cfg.train.epochs, cfg.optim.warmup, cfg.optim.schedule))
-        if distributed:
-            forward = torch.nn.parallel.DistributedDataParallel(
-                model, device_ids=[device.index] if device.type == "cuda" else None)
-        forward = compile_forward(forward, cfg.train)
-    state = _resume(out_dir, model, optimizer, scheduler, cfg)
-    if replay and report is not None and (rank == 0 or report_on_all_ranks):
-        for record in state.history:
+    proc = _setup(cfg)
+    model, data = _build(cfg, proc.device)
+    runner = epoch_runner(model, data.train, cfg, proc)
+    history = _resume(cfg, model, runner)
+    reports = report is not None and (proc.rank == 0 or report_on_all_ranks)
+    if replay and reports:
+        for record in history:
             report(record)
 
-    for epoch in range(state.epoch + 1, epochs + 1):
-        t0 = time.time()
-        if has_adapters:
-            # Every random draw of an epoch (shuffle, augmentation) depends only on (seed, epoch), so a
-            # resumed run replays exactly what an uninterrupted one would have done.
-            seed_everything(cfg.train.seed + epoch)
-            generator.manual_seed(cfg.train.seed + epoch)
-            if sampler is not None:
-                sampler.set_epoch(epoch)
-            train_stats = _train_epoch(model, forward, loader, optimizer, scheduler, cfg, device, epoch)
-        else:
-            train_stats = {"steps": 0, "pairs": 0}
-        train_seconds = time.time() - t0
-        val = evaluate_split(model, data.val, cfg, device)
-        test = evaluate_split(model, data.test, cfg, device)
-        key, sign = cfg.train.objective, (1.0 if cfg.train.objective_mode == "max" else -1.0)
-        _check_finite_objective(val, key, epoch)
-        improved = state.best_val is None or sign * val[key] > sign * state.best_val[key]
-        if improved:
-            state.best_epoch, state.best_val, state.best_test = epoch, val, test
-        state.epoch = epoch
-        record = {"epoch": epoch, "val": val, "test": test,
-                  "train": {k: v for k, v in train_stats.items() if k.startswith("loss")},
-                  "lr": optimizer.param_groups[0]["lr"] if optimizer else 0.0,
-                  "epoch_seconds": time.time() - t0, "train_seconds": train_seconds,
-                  "images_per_s": train_stats["pairs"] / train_seconds if train_seconds > 0 else 0.0,
-                  "best_epoch": state.best_epoch, "best_val": state.best_val, "best_test": state.best_test,
-                  "trainable_params": n_trainable, "total_params": n_total,
-                  **_peak_memory(device)}
-        state.history.append(record)
+    out_dir = Path(cfg.train.out_dir)
+    for epoch in range((history[-1].epoch if history else 0) + 1, runner.epochs + 1):
+        record = _epoch(epoch, runner, model, data, cfg, proc.device, history[-1] if history else None)
+        history.append(record)
         # Checkpoint first, then the log line, then the report: whoever receives the report (Ray Tune, which may
         # stop the trial on it) finds the epoch's weights on disk already.  A stop before the report loses
         # nothing: a resumed run with `replay` reports every epoch its checkpoint holds again.
-        if rank == 0:
-            _save(out_dir, model, optimizer, scheduler, state, improved)
+        if proc.rank == 0:
+            _save(out_dir, model, runner, history)
             _log_line(out_dir, record)
         dist_utils.barrier()
-        if report is not None and (rank == 0 or report_on_all_ranks):
+        if reports:
             report(record)
         dist_utils.barrier()
-
-    return {"best_epoch": state.best_epoch, "best_val": state.best_val, "test_at_best_val": state.best_test,
-            "epochs_run": state.epoch, "trainable_params": n_trainable, "total_params": n_total,
-            "wall_seconds": time.time() - started, **_peak_memory(device),
-            "world_size": world, "out_dir": str(out_dir), "history": state.history}
+    return _summary(history, model, proc, cfg, started)

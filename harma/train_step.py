@@ -1,17 +1,16 @@
-"""What makes a training step fast without changing what it computes: the optimizer, precision, compilation and
-a loss guard that never stops the host.
+"""What makes a training step fast without changing what it computes: the optimizer, compilation and a loss
+guard that never stops the host.
 
-`make_optimizer` is AdamW on the trainer's parameter groups, the fused kernel on CUDA (same update, one launch).
-`precision_context` is bf16 autocast when `train.precision=bf16`, on any device.  `set_matmul_precision` turns
-TF32 on for fp32 CUDA matmuls when `train.tf32` (CPU is never touched).  `compile_forward` wraps the training
-forward in `torch.compile` for `train.compile` other than `off` (static shapes: every train batch is full).
-`StepTotals` sums each loss part on the device and remembers there the first step whose loss was not finite;
-the host reads it every `train.finite_check_every` steps and at epoch end, so a NaN still stops the run naming
-its epoch and step, without a `.item()` per step.
+`make_optimizer` is AdamW on the trainer's parameter groups, built from `HarmaModel.adapter_params()` (what
+trains), the fused kernel on CUDA (same update, one launch).  `compile_forward` wraps the training forward in
+`torch.compile` for `train.compile` other than `off` (static shapes: every train batch is full); the forward
+runs under `harma.runtime.precision_context`.  `StepTotals` sums each loss part on the device and remembers
+there the first step whose loss was not finite; the host reads it every `train.finite_check_every` steps and at
+epoch end, so a NaN still stops the run naming its epoch and step, without a `.item()` per step.
 """
 from __future__ import annotations
 
-import contextlib
+from typing import TYPE_CHECKING, Mapping
 
 import torch
 from torch import nn
@@ -19,43 +18,27 @@ from torch import nn
 from harma.errors import NonFiniteError
 from harma import distributed as dist_utils
 from harma.config import RunConfig, TrainConfig
+from harma.epoch_record import LOSS, loss_key
 from harma.losses import harma_loss
+from harma.runtime import precision_context
+
+if TYPE_CHECKING:
+    from harma.model.build import HarmaModel
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Weight decay on every trainable non-bias tensor (gates and temperature too), none on biases."""
+def param_groups(params: Mapping[str, nn.Parameter], weight_decay: float) -> list[dict]:
+    """Weight decay on every named non-bias tensor (gates and temperature too), none on biases (`*bias`)."""
     decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if p.requires_grad:
-            (no_decay if name.endswith("bias") else decay).append(p)
+    for name, p in params.items():
+        (no_decay if name.endswith("bias") else decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def make_optimizer(model: nn.Module, cfg: RunConfig, device: torch.device) -> torch.optim.AdamW:
-    """AdamW(lr, betas, eps, weight decay by group); fused on CUDA."""
+def make_optimizer(model: "HarmaModel", cfg: RunConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW(lr, betas, eps) on param_groups(model.adapter_params()); fused on CUDA."""
     o = cfg.optim
-    return torch.optim.AdamW(param_groups(model, o.weight_decay), lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps,
-                             fused=device.type == "cuda" or None)
-
-
-def precision_context(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """bf16 autocast for `precision == "bf16"`, otherwise nothing."""
-    if precision != "bf16":
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16)
-
-
-def set_matmul_precision(device: torch.device, tf32: bool) -> None:
-    """TF32 (or IEEE fp32) for CUDA matmuls and convolutions; nothing on CPU."""
-    if device.type != "cuda":
-        return
-    mode = "tf32" if tf32 else "ieee"
-    if hasattr(torch.backends.cuda.matmul, "fp32_precision"):
-        torch.backends.cuda.matmul.fp32_precision = mode
-        torch.backends.cudnn.conv.fp32_precision = mode
-    else:  # torch < 2.9
-        torch.backends.cuda.matmul.allow_tf32 = tf32
-        torch.backends.cudnn.allow_tf32 = tf32
+    return torch.optim.AdamW(param_groups(model.adapter_params(), o.weight_decay), lr=o.lr,
+                             betas=(o.beta1, o.beta2), eps=o.eps, fused=device.type == "cuda" or None)
 
 
 def compile_forward(module: nn.Module, train_cfg: TrainConfig) -> nn.Module:
@@ -100,7 +83,7 @@ class StepTotals:
             self.names = list(parts)
             self.sums, self.bad_values = torch.zeros_like(values), torch.zeros_like(values)
         self.sums += values
-        new_bad = (self.first_bad < 0) & ~torch.isfinite(values[self.names.index("loss")])
+        new_bad = (self.first_bad < 0) & ~torch.isfinite(values[self.names.index(LOSS)])
         self.first_bad = torch.where(new_bad, step, self.first_bad)
         self.bad_values = torch.where(new_bad, values, self.bad_values)
         self.steps += 1
@@ -111,11 +94,11 @@ class StepTotals:
         if step < 0:
             return
         parts = dict(zip(self.names, self.bad_values.tolist()))
-        raise NonFiniteError(f"epoch {self.epoch} step {step}: loss is {parts['loss']} ({parts})")
+        raise NonFiniteError(f"epoch {self.epoch} step {step}: loss is {parts[LOSS]} ({parts})")
 
     def means(self) -> dict[str, float]:
-        """{"loss": mean, "loss_<part>": mean, ...} over the steps added."""
+        """{loss_key(part): mean over the steps added} for every part: `loss`, `loss_contr`, ..."""
         if self.sums is None:
             return {}
         means = (self.sums / max(self.steps, 1)).tolist()
-        return {("loss" if k == "loss" else f"loss_{k}"): v for k, v in zip(self.names, means)}
+        return {loss_key(k): v for k, v in zip(self.names, means)}

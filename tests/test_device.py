@@ -1,14 +1,15 @@
-"""`train.device` resolution (harma.distributed.resolve_device / use_device) with torch.cuda monkeypatched, so
+"""`train.device` resolution (harma.runtime.resolve_device / use_device) with torch.cuda monkeypatched, so
 the GPU paths are checked on a machine without one: a bare `cuda` always reaches torch.cuda.set_device with an
-index, under a launcher it is the local rank, and a CUDA request without CUDA is one ConfigError."""
+index, under a launcher it is the local rank, and a CUDA request without CUDA is one ConfigError.  TF32 is set
+through the API every reader of it uses (each getter answers afterwards), by training and `harma eval` alike."""
 from __future__ import annotations
 
 import pytest
 import torch
 
 from harma import cli
-from harma.config import ConfigError
-from harma.distributed import resolve_device, use_device
+from harma.config import ConfigError, TrainConfig
+from harma.runtime import resolve_device, start, use_device
 
 
 @pytest.fixture
@@ -99,3 +100,47 @@ def test_malformed_device_names_are_config_errors(bad):
 
     with pytest.raises(ConfigError, match=r"train.device: expected auto, cpu, cuda or cuda:N"):
         apply_overrides(RunConfig(), {"train.device": bad})
+
+
+@pytest.fixture
+def restore_tf32():
+    """Put torch's global TF32 settings back as they were (through the same API) after the test."""
+    matmul, cudnn = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
+    yield
+    torch.set_float32_matmul_precision(matmul)
+    torch.backends.cudnn.allow_tf32 = cudnn
+
+
+@pytest.mark.parametrize("tf32,matmul", [(True, "high"), (False, "highest")])
+def test_tf32_on_cuda_is_set_through_the_api_every_reader_uses(fake_cuda, restore_tf32, tf32, matmul):
+    """After `start`, every getter answers (Inductor's max-autotune GEMM path reads them) and agrees."""
+    torch.set_float32_matmul_precision("medium")                    # something else before, to see it change
+    torch.backends.cudnn.allow_tf32 = not tf32
+    device = start(TrainConfig(device="cuda", tf32=tf32))
+    assert device == torch.device("cuda", 1) and fake_cuda["set"] == [device]
+    assert torch.get_float32_matmul_precision() == matmul
+    assert torch.backends.cuda.matmul.allow_tf32 is tf32
+    assert torch.backends.cudnn.allow_tf32 is tf32
+
+
+def test_tf32_setting_leaves_a_cpu_run_alone(no_cuda, restore_tf32):
+    torch.set_float32_matmul_precision("medium")
+    assert start(TrainConfig(device="cpu", tf32=True)) == torch.device("cpu")
+    assert torch.get_float32_matmul_precision() == "medium"
+
+
+def test_train_and_eval_both_start_through_runtime(tiny_cfg, monkeypatch):
+    """The trainer (and so every study trial) and `harma eval` set the precision of `train.tf32` the same way."""
+    import os
+
+    from harma import runtime
+    from harma.config import apply_overrides
+    from harma.eval_checkpoint import evaluate_checkpoint
+    from harma.train import train
+
+    seen = []
+    monkeypatch.setattr(runtime, "set_matmul_precision", lambda device, tf32: seen.append((device.type, tf32)))
+    cfg = apply_overrides(tiny_cfg, {"train.epochs": 1, "train.tf32": False})
+    summary = train(cfg)
+    evaluate_checkpoint(cfg, os.path.join(summary.out_dir, "best.pt"), splits=("val",))
+    assert seen == [("cpu", False), ("cpu", False)]

@@ -86,11 +86,14 @@ def _is_adapter_param(name: str) -> bool:
 
 def test_only_adapter_gate_and_temperature_tensors_change_after_three_steps():
     from harma.losses import contrastive_loss, weighted_triplet_loss
+    from harma.train_step import make_optimizer
 
     torch.manual_seed(0)
-    model = build_model(tiny(**{"adapter.share": "both"}))
+    cfg = tiny(**{"adapter.share": "both", "optim.lr": 1e-2})
+    model = build_model(cfg)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    params_before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    opt = make_optimizer(model, cfg, torch.device("cpu"))            # the trainer's groups: adapter_params()
     for step in range(3):
         images, tokens = inputs(4, seed=step)
         img, txt, temp = model(images, tokens)
@@ -105,12 +108,36 @@ def test_only_adapter_gate_and_temperature_tensors_change_after_three_steps():
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert all(_is_adapter_param(n) for n in trainable)
     assert "clip.logit_scale" not in trainable
+    moved = {n for n, p in model.named_parameters() if not torch.equal(params_before[n], p)}
+    assert moved == trainable == set(model.adapter_params())         # what trains, all of it, nothing else
+
+
+@pytest.mark.parametrize("towers", ["both", "vision", "text", "none"])
+@pytest.mark.parametrize("w_contr", [0.0, 1.0])
+def test_adapter_params_decide_what_trains(towers, w_contr):
+    from harma.config import adapts, planned_epochs, trains_temperature
+
+    cfg = tiny(**{"adapter.towers": towers, "loss.w_contr": w_contr, "loss.w_triplet": 1.0, "train.epochs": 5})
+    model = build_model(cfg)
+    params = model.adapter_params()
+    names = list(params)
+    assert names == [n for n, p in model.named_parameters() if p.requires_grad]       # frozen by it, in order
+    assert all(params[n] is p for n, p in model.named_parameters() if n in params)
+    assert ("temp" in params) == trains_temperature(cfg) == (towers != "none" and w_contr > 0)
+    expected = {"both": {"visual", "transformer"}, "vision": {"visual"}, "text": {"transformer"}, "none": set()}
+    assert {n.split(".")[1] for n in names if n != "temp"} == expected[towers]
+    assert bool(params) == adapts(cfg) and planned_epochs(cfg) == (5 if towers != "none" else 1)
+    report = parameter_report(model)
+    parts = sum(n for name, (_, n) in report.items() if name not in ("trainable total", "all parameters"))
+    assert parts == report["trainable total"][1] == sum(p.numel() for p in params.values())
+    assert ("temperature" in report) == ("temp" in params)
 
 
 def test_vit_b32_default_trainable_count_and_components():
     model = build_model(RunConfig())
     report = parameter_report(model)
     assert report["trainable total"][1] == 5_934_397
+    assert sum(p.numel() for p in model.adapter_params().values()) == 5_934_397
     assert report["MMadapter (vision)"] == (12, 12 * 263_553)
     assert report["MMadapter (text)"] == (12, 12 * 197_761)
     assert report["BiShareAdapter"] == (12, 12 * 33_217)

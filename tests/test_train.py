@@ -25,36 +25,38 @@ def untrained_val(cfg):
 def test_two_epochs_raise_val_mr_above_the_untrained_model(tiny_cfg):
     records = []
     summary = train(tiny_cfg, report=records.append)
-    assert [r["epoch"] for r in records] == [1, 2]
-    assert summary["best_val"]["r_mean"] > untrained_val(tiny_cfg)["r_mean"] + 3
-    assert records[-1]["train"]["loss"] < records[0]["train"]["loss"]
+    assert [r.epoch for r in records] == [1, 2]
+    assert summary.best_val["r_mean"] > untrained_val(tiny_cfg)["r_mean"] + 3
+    assert records[-1].train["loss"] < records[0].train["loss"]
     for record in records:
-        assert set(record["val"]) == set(record["test"]) == {
+        assert set(record.val) == set(record.test) == {
             "txt_r1", "txt_r5", "txt_r10", "img_r1", "img_r5", "img_r10", "r_mean", "r_mean_tie_gap"}
-        assert record["val"]["r_mean_tie_gap"] >= 0 and record["test"]["r_mean_tie_gap"] >= 0
-        assert record["images_per_s"] > 0 and record["epoch_seconds"] > 0 and record["lr"] >= 0
+        assert record.val["r_mean_tie_gap"] >= 0 and record.test["r_mean_tie_gap"] >= 0
+        assert record.images_per_s > 0 and record.epoch_seconds > 0 and record.lr >= 0
+        assert set(record.train) == {"loss", "loss_contr"}          # contrastive only in synthetic-tiny
+        assert record.train["loss"] == record.train["loss_contr"]    # weight 1: the total is that term
 
 
 def test_same_seed_gives_identical_metrics(tiny_cfg, tmp_path):
     cfg = apply_overrides(tiny_cfg, {"train.epochs": 1})
     a = train(apply_overrides(cfg, {"train.out_dir": str(tmp_path / "a")}))
     b = train(apply_overrides(cfg, {"train.out_dir": str(tmp_path / "b")}))
-    assert a["best_val"] == b["best_val"] and a["test_at_best_val"] == b["test_at_best_val"]
+    assert a.best_val == b.best_val and a.test_at_best_val == b.test_at_best_val
 
 
 def test_best_epoch_selected_on_val_and_reports_its_test(tiny_cfg):
     summary = train(apply_overrides(tiny_cfg, {"train.epochs": 3}))
-    history = summary["history"]
-    best = max(history, key=lambda r: r["val"]["r_mean"])
-    assert summary["best_epoch"] == best["epoch"]
-    assert summary["test_at_best_val"] == best["test"]
+    history = summary.history
+    best = max(history, key=lambda r: r.val["r_mean"])
+    assert summary.best_epoch == best.epoch
+    assert summary.test_at_best_val == best.test
 
 
 def test_resume_continues_at_the_next_epoch(tiny_cfg):
     cfg = apply_overrides(tiny_cfg, {"train.epochs": 3})
 
     def stop_in_second_report(record):
-        if record["epoch"] == 2:     # epoch 2 is checkpointed and logged before its report
+        if record.epoch == 2:     # epoch 2 is checkpointed and logged before its report
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -63,12 +65,12 @@ def test_resume_continues_at_the_next_epoch(tiny_cfg):
     assert [x["epoch"] for x in lines] == [1, 2]
     seen = []
     summary = train(cfg, report=seen.append, replay=True)
-    assert [r["epoch"] for r in seen] == [1, 2, 3]                  # the lost report of epoch 2 comes back
-    assert [r["epoch"] for r in summary["history"]] == [1, 2, 3]
+    assert [r.epoch for r in seen] == [1, 2, 3]                    # the lost report of epoch 2 comes back
+    assert [r.epoch for r in summary.history] == [1, 2, 3]
     lines = [json.loads(x) for x in open(os.path.join(cfg.train.out_dir, "log.jsonl"))]
     assert [x["epoch"] for x in lines] == [1, 2, 3]
     uninterrupted = train(apply_overrides(cfg, {"train.out_dir": cfg.train.out_dir + "-straight"}))
-    assert uninterrupted["history"][-1]["val"] == summary["history"][-1]["val"]
+    assert uninterrupted.history[-1].val == summary.history[-1].val
 
 
 def test_checkpoints_hold_only_trainable_tensors(tiny_cfg):
@@ -76,16 +78,19 @@ def test_checkpoints_hold_only_trainable_tensors(tiny_cfg):
     model = build_model(tiny_cfg)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     for name in ("last.pt", "best.pt"):
-        ckpt = torch.load(os.path.join(tiny_cfg.train.out_dir, name), weights_only=False)
-        assert set(ckpt["trainable"]) == trainable
+        ckpt = torch.load(os.path.join(tiny_cfg.train.out_dir, name), weights_only=True)   # plain data only
+        assert set(ckpt["trainable"]) == trainable == set(model.adapter_params())
     assert not [f for f in os.listdir(tiny_cfg.train.out_dir) if f.endswith(".tmp")]
 
 
 def test_frozen_model_is_evaluated_once_not_trained(tiny_cfg):
     records = []
     summary = train(apply_overrides(tiny_cfg, {"adapter.towers": "none"}), report=records.append)
-    assert len(records) == 1 and summary["epochs_run"] == 1
-    assert summary["best_val"] == untrained_val(apply_overrides(tiny_cfg, {"adapter.towers": "none"}))
+    assert len(records) == 1 and summary.epochs_run == 1
+    assert summary.best_val == untrained_val(apply_overrides(tiny_cfg, {"adapter.towers": "none"}))
+    assert records[0].train == {} and records[0].lr == 0.0 and summary.trainable_params == 0   # trains nothing
+    ckpt = torch.load(os.path.join(tiny_cfg.train.out_dir, "last.pt"), weights_only=True)
+    assert ckpt["trainable"] == {} and ckpt["optimizer"] is None and ckpt["scheduler"] is None
 
 
 def test_nan_loss_stops_with_epoch_and_step(tiny_cfg, poison_loss):
@@ -151,8 +156,8 @@ def test_each_report_finds_its_epoch_checkpointed_and_logged(tiny_cfg):
     def report(record):
         best = load_checkpoint(os.path.join(folder, "best.pt"))["epoch"]
         logged = [json.loads(x)["epoch"] for x in open(os.path.join(folder, "log.jsonl"))]
-        seen.append((record["epoch"], load_checkpoint(os.path.join(folder, "last.pt"))["epoch"],
-                     best == record["best_epoch"], logged[-1]))
+        seen.append((record.epoch, load_checkpoint(os.path.join(folder, "last.pt"))["epoch"],
+                     best == record.best_epoch, logged[-1]))
 
     train(apply_overrides(tiny_cfg, {"train.epochs": 3}), report=report)
     assert seen == [(1, 1, True, 1), (2, 2, True, 2), (3, 3, True, 3)]
@@ -185,9 +190,9 @@ def test_resuming_into_a_folder_of_another_run_is_refused(tiny_cfg):
         train(apply_overrides(tiny_cfg, {"adapter.bottleneck": 8}))
     records = []
     train(apply_overrides(tiny_cfg, {"train.device": "cpu", "data.num_workers": 0}), report=records.append)
-    assert [r["epoch"] for r in records] == [2]                 # same run, more epochs: resumes
+    assert [r.epoch for r in records] == [2]                   # same run, more epochs: resumes
     fresh = train(apply_overrides(tiny_cfg, {"adapter.bottleneck": 8, "train.resume": False, "train.epochs": 1}))
-    assert fresh["epochs_run"] == 1
+    assert fresh.epochs_run == 1
 
 
 def test_replay_reports_the_checkpointed_epochs_again_then_continues(tiny_cfg):
@@ -196,12 +201,12 @@ def test_replay_reports_the_checkpointed_epochs_again_then_continues(tiny_cfg):
     train(apply_overrides(cfg, {"train.epochs": 1}), report=first.append)
     seen = []
     train(cfg, report=seen.append, replay=True)
-    assert [r["epoch"] for r in seen] == [1, 1 + 1]               # epoch 1 replayed, epoch 2 trained
-    assert seen[0]["val"] == first[0]["val"] and seen[0]["best_val"] == first[0]["best_val"]
+    assert [r.epoch for r in seen] == [1, 1 + 1]                 # epoch 1 replayed, epoch 2 trained
+    assert seen[0] == first[0]                                    # the whole record comes back, as reported
     again = []                                                    # every epoch done: still reports, trains none
     summary = train(cfg, report=again.append, replay=True)
-    assert [r["epoch"] for r in again] == [1, 2] and again[1]["val"] == seen[1]["val"]
-    assert summary["epochs_run"] == 2
+    assert [r.epoch for r in again] == [1, 2] and again[1] == seen[1]
+    assert summary.epochs_run == 2
     assert train(cfg, report=(quiet := []).append) and quiet == []  # without replay: nothing to report
 
 
@@ -223,3 +228,25 @@ def test_a_non_finite_val_objective_stops_the_run_naming_the_epoch(tiny_cfg, mon
     with pytest.raises(NonFiniteError, match="val r_mean is inf at epoch 1"):
         train(apply_overrides(tiny_cfg, {"train.epochs": 1}))
     assert not os.path.exists(os.path.join(tiny_cfg.train.out_dir, "best.pt"))
+
+
+def test_resume_reads_a_checkpoint_whose_history_predates_peak_memory(tiny_cfg):
+    """A last.pt written before the records held peak memory (plain dicts without those keys) still resumes and
+    replays; log.jsonl is rewritten from it in the same JSON layout, the absent memory as null."""
+    from harma.checkpoint import load_checkpoint, save_atomic
+
+    cfg = apply_overrides(tiny_cfg, {"train.epochs": 2})
+    first = []
+    train(apply_overrides(cfg, {"train.epochs": 1}), report=first.append)
+    last = os.path.join(cfg.train.out_dir, "last.pt")
+    ckpt = load_checkpoint(last)
+    for entry in ckpt["history"]:
+        del entry["peak_rss_bytes"], entry["peak_gpu_bytes"]
+    save_atomic(ckpt, last)
+    seen = []
+    train(cfg, report=seen.append, replay=True)
+    assert [r.epoch for r in seen] == [1, 2]
+    assert seen[0].peak_rss_bytes is None and seen[0].val == first[0].val and seen[0].train == first[0].train
+    lines = [json.loads(x) for x in open(os.path.join(cfg.train.out_dir, "log.jsonl"))]
+    assert [x["epoch"] for x in lines] == [1, 2] and lines[0]["peak_rss_bytes"] is None
+    assert lines[0]["val"] == first[0].val and lines[1]["best_val"] == seen[1].best_val

@@ -11,8 +11,8 @@ from torch import nn
 
 from harma.config import TrainConfig
 from harma.model.layout import seq_first_self_attention
-from harma.train_step import (NonFiniteError, StepTotals, compile_forward, make_optimizer,
-                              precision_context, set_matmul_precision)
+from harma.runtime import precision_context
+from harma.train_step import NonFiniteError, StepTotals, compile_forward, make_optimizer, param_groups
 
 
 def parts(loss: float, contr: float) -> dict[str, torch.Tensor]:
@@ -91,18 +91,37 @@ def test_seq_first_layout_leaves_state_dict_keys_and_no_grad_calls_alone():
         torch.testing.assert_close(mha(x, x, x)[0], batch_first_mha()(x, x, x)[0])
 
 
-def test_optimizer_is_fused_on_cuda_only(monkeypatch):
+class _Adapted(nn.Module):
+    """A model whose `adapter_params()` is its Linear's weight and bias, and whose frozen part stays out."""
+
+    def __init__(self):
+        super().__init__()
+        self.frozen, self.adapter = nn.Linear(2, 2), nn.Linear(2, 3)
+
+    def adapter_params(self) -> dict[str, nn.Parameter]:
+        return {"adapter.weight": self.adapter.weight, "adapter.bias": self.adapter.bias}
+
+
+def test_parameter_groups_decay_every_trained_tensor_but_biases():
+    gate, weight, bias = (nn.Parameter(torch.zeros(s)) for s in ((), (2, 2), (2,)))
+    groups = param_groups({"mlp.gate1": gate, "x.l1.weight": weight, "x.l1.bias": bias}, 0.04)
+    assert [[id(p) for p in g["params"]] for g in groups] == [[id(gate), id(weight)], [id(bias)]]
+    assert [g["weight_decay"] for g in groups] == [0.04, 0.0]
+
+
+def test_optimizer_is_fused_on_cuda_only_and_holds_only_adapter_params(monkeypatch):
     from harma.config import RunConfig
 
     seen = {}
 
     class Recorder:
         def __init__(self, groups, **kwargs):
-            seen.update(kwargs)
+            seen.update(kwargs, params=[id(p) for g in groups for p in g["params"]])
 
     monkeypatch.setattr(torch.optim, "AdamW", Recorder)
-    model = nn.Linear(2, 2)
+    model = _Adapted()
     make_optimizer(model, RunConfig(), torch.device("cuda", 0))
+    assert seen["params"] == [id(model.adapter.weight), id(model.adapter.bias)]
     assert seen["fused"] is True
     make_optimizer(model, RunConfig(), torch.device("cpu"))
     assert seen["fused"] is None
@@ -128,19 +147,13 @@ def test_bf16_precision_autocasts_on_cpu_and_fp32_does_not():
         assert lin(x).dtype == torch.float32
 
 
-def test_tf32_switch_leaves_cpu_settings_alone():
-    before = torch.get_float32_matmul_precision()
-    set_matmul_precision(torch.device("cpu"), True)
-    assert torch.get_float32_matmul_precision() == before
-
-
 def test_bf16_training_on_cpu_trains(tiny_cfg):
     from harma.config import apply_overrides
     from harma.train import train
 
     summary = train(apply_overrides(tiny_cfg, {"train.precision": "bf16", "train.epochs": 1}))
-    assert summary["epochs_run"] == 1 and math.isfinite(summary["best_val"]["r_mean"])
-    assert summary["history"][0]["train"]["loss"] > 0
+    assert summary.epochs_run == 1 and math.isfinite(summary.best_val["r_mean"])
+    assert summary.history[0].train["loss"] > 0
 
 
 def test_layout_hook_changes_no_bit_of_a_tiny_harma_step():

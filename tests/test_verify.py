@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from harma.config import apply_overrides, to_dict
+from harma.epoch_record import TrainSummary
 from harma.results.schema import StudyColumns
 from harma.results.store import ResultsStore
 from harma.train import train
@@ -20,15 +21,15 @@ class _Study:
     name, kind = "s", "ablation"
 
 
-def _record(root: Path, cfg, summary: dict, tid: str = "t1") -> None:
+def _record(root: Path, cfg, summary: TrainSummary, tid: str = "t1") -> None:
     store = ResultsStore(root)
     store.write_trial({"study": "s", "trial_id": tid, "kind": "ablation", "status": "COMPLETE",
-                       "stop_epoch": summary["epochs_run"], "best_epoch": summary["best_epoch"],
-                       **{f"val_{k}": v for k, v in summary["best_val"].items() if k != "r_mean_tie_gap"},
-                       **{f"test_{k}": v for k, v in summary["test_at_best_val"].items() if k != "r_mean_tie_gap"},
+                       "stop_epoch": summary.epochs_run, "best_epoch": summary.best_epoch,
+                       **{f"val_{k}": v for k, v in summary.best_val.items() if k != "r_mean_tie_gap"},
+                       **{f"test_{k}": v for k, v in summary.test_at_best_val.items() if k != "r_mean_tie_gap"},
                        "resolved_config": yaml.safe_dump(to_dict(cfg))}, StudyColumns("s"))
-    for record in summary["history"]:
-        store.write_epoch("s", tid, record["epoch"], {"val": record["val"], "test": record["test"]})
+    for record in summary.history:
+        store.write_epoch("s", tid, record.epoch, {"val": record.val, "test": record.test})
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,7 @@ def test_a_best_pt_of_another_epoch_is_named(copy):
     best = torch.load(run / "best.pt", weights_only=True)
     torch.save({"trainable": best["trainable"], "epoch": 99}, run / "best.pt")
     assert _problems(root, evaluate=False) == [
-        f"t1: best.pt holds epoch 99, but the row's best epoch is {summary['best_epoch']}"]
+        f"t1: best.pt holds epoch 99, but the row's best epoch is {summary.best_epoch}"]
 
 
 def test_an_untrained_best_pt_is_a_value_problem(copy):
@@ -93,7 +94,7 @@ def test_missing_log_line_epoch_row_orphan_folder_and_debris_are_each_named(copy
     (trials / ".t1.parquet.ab12cd34.tmp").write_text("half")
     (root / "runs" / "s" / "t9").mkdir()
     problems = _problems(root, evaluate=False)
-    n = summary["epochs_run"]
+    n = summary.epochs_run
     assert f"t1: log.jsonl holds epochs {list(range(1, n))}, expected 1..{n}" in problems
     assert f"t1: the epochs table holds epochs {list(range(2, n + 1))}, expected 1..{n} (its stop epoch)" in problems
     assert any(p.startswith(str(trials / ".t1.parquet.ab12cd34.tmp") + ": a temporary file") for p in problems)

@@ -14,7 +14,7 @@ import functools
 import json
 import os
 
-from harma.config import ConfigError, DataConfig, RunConfig
+from harma.config import ConfigError, DataConfig, RunConfig, adapts
 from harma.errors import DataError
 from harma.data.synthetic import train_captions
 
@@ -55,7 +55,7 @@ def _split_name(data: DataConfig) -> str:
 def check_batch_fits(cfg: RunConfig, world: int = 1) -> None:
     """ConfigError when `train.batch_size` exceeds the captions each of `world` processes gets in an epoch.
     A frozen model (`adapter.towers=none`) is only evaluated, so any batch size fits."""
-    if cfg.adapter.towers == "none":
+    if not adapts(cfg):
         return
     size = train_split_size(cfg.data)
     if size is None:

@@ -86,3 +86,14 @@ class AdaptedMLP(nn.Module):
 
 
 ADAPTER_TYPES = (MMAdapter, BiShareAdapter)
+
+
+def adapter_parameters(module: nn.Module) -> list[nn.Parameter]:
+    """Every parameter of each MMAdapter / BiShareAdapter inside `module`, and each AdaptedMLP's block gate."""
+    found: list[nn.Parameter] = []
+    for child in module.modules():
+        if isinstance(child, ADAPTER_TYPES):
+            found.extend(child.parameters())
+        elif isinstance(child, AdaptedMLP) and child.gate1 is not None:
+            found.append(child.gate1)
+    return found

@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from harma.errors import WeightsError
-from harma.config import RunConfig
+from harma.config import RunConfig, trains_temperature
+from harma.model.adapters import adapter_parameters
 from harma.model.freeze import freeze_all_but_adapters
 from harma.model.inject import inject_adapters
 from harma.model.layout import seq_first_self_attention
@@ -32,13 +33,24 @@ TINY_ARCH: dict[str, Any] = {
 
 
 class HarmaModel(nn.Module):
-    """A CLIP with injected adapters and a learnable temperature; encoders return unit-norm embeddings."""
+    """A CLIP with injected adapters and a learnable temperature; encoders return unit-norm embeddings.
+    `adapter_params()` is the one answer to what trains (freezing, optimizer, checkpoints, counts ask it)."""
 
-    def __init__(self, clip: nn.Module, temp_init: float = 0.07, temp_min: float | None = None):
+    def __init__(self, clip: nn.Module, temp_init: float = 0.07, temp_min: float | None = None,
+                 train_temperature: bool = True):
         super().__init__()
         self.clip = clip
         self.temp = nn.Parameter(torch.tensor(float(temp_init)))
         self.temp_min = temp_min
+        self.train_temperature = train_temperature
+
+    def adapter_params(self) -> dict[str, nn.Parameter]:
+        """{name: parameter} of exactly what trains: every adapter's parameters, the block gates, and the
+        temperature unless the config froze it; named and ordered as `named_parameters()` gives them."""
+        trained = {id(p) for p in adapter_parameters(self.clip)}
+        if self.train_temperature:
+            trained.add(id(self.temp))
+        return {name: p for name, p in self.named_parameters() if id(p) in trained}
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.clip.encode_image(images), dim=-1)
@@ -119,15 +131,15 @@ def load_backbone_weights(clip: nn.Module, state: Mapping[str, torch.Tensor], so
 
 
 def build_model(cfg: RunConfig) -> HarmaModel:
-    """open_clip CLIP (arch + local weights) -> inject adapters -> freeze all but adapters/gates/temperature;
-    every self-attention gets its input in the one-GEMM layout (harma.model.layout)."""
+    """open_clip CLIP (arch + local weights) -> inject adapters -> freeze all but `adapter_params()`; every
+    self-attention gets its input in the one-GEMM layout (harma.model.layout)."""
     clip = build_clip(cfg.model.arch, cfg.model.quick_gelu)
     if cfg.model.weights:
         load_backbone_weights(clip, read_state_dict(cfg.model.weights), cfg.model.weights)
     inject_adapters(clip, cfg.adapter)
     seq_first_self_attention(clip)
-    model = HarmaModel(clip, cfg.loss.temp_init, cfg.loss.temp_min)
-    freeze_all_but_adapters(model, train_temperature=cfg.loss.w_contr > 0)
+    model = HarmaModel(clip, cfg.loss.temp_init, cfg.loss.temp_min, train_temperature=trains_temperature(cfg))
+    freeze_all_but_adapters(model)
     return model
 
 

@@ -1,39 +1,42 @@
-"""Trainability by structure: freeze everything, then unfreeze adapter modules (found by type), block gates
-and the contrastive temperature.  Also counts trainable / total parameters per component for `model info`.
+"""Trainability by structure: freeze everything, then unfreeze exactly `HarmaModel.adapter_params()` (adapter
+modules found by type, block gates, the temperature unless the config froze it).  Also counts the trained
+parameters per component, and all parameters, for `harma model info`.
 """
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 from torch import nn
 
-from harma.model.adapters import ADAPTER_TYPES, AdaptedMLP, BiShareAdapter, MMAdapter
+from harma.model.adapters import AdaptedMLP, BiShareAdapter, MMAdapter
+
+if TYPE_CHECKING:
+    from harma.model.build import HarmaModel
 
 
-def freeze_all_but_adapters(model: nn.Module, train_temperature: bool = True) -> None:
+def freeze_all_but_adapters(model: "HarmaModel") -> None:
+    """requires_grad = False everywhere, then True for each of `model.adapter_params()`."""
     model.requires_grad_(False)
-    for module in model.modules():
-        if isinstance(module, ADAPTER_TYPES):
-            module.requires_grad_(True)
-        if isinstance(module, AdaptedMLP) and module.gate1 is not None:
-            module.gate1.requires_grad_(True)
-    temp = getattr(model, "temp", None)
-    if isinstance(temp, nn.Parameter):
-        temp.requires_grad_(train_temperature)
+    for p in model.adapter_params().values():
+        p.requires_grad_(True)
 
 
-def _own_params(module: nn.Module, skip: type | None = None) -> int:
-    """Parameters of `module`, excluding those inside children of type `skip`."""
+def _own_params(module: nn.Module, trained: set[int], skip: type | None = None) -> int:
+    """Trained parameters of `module`, excluding those inside children of type `skip`."""
     skipped = set()
     if skip is not None:
         for child in module.modules():
             if isinstance(child, skip) and child is not module:
                 skipped.update(id(p) for p in child.parameters())
-    return sum(p.numel() for p in module.parameters() if id(p) not in skipped)
+    return sum(p.numel() for p in module.parameters() if id(p) in trained and id(p) not in skipped)
 
 
-def parameter_report(model: nn.Module) -> "OrderedDict[str, tuple[int, int]]":
-    """{component: (count of modules, parameters)} for adapters, gates and temperature, plus totals."""
+def parameter_report(model: "HarmaModel") -> "OrderedDict[str, tuple[int, int]]":
+    """{component: (count of modules, trained parameters)} for adapters, block gates and temperature (those that
+    train), then the trained total (`adapter_params()`) and all parameters."""
+    params = model.adapter_params()
+    trained = {id(p) for p in params.values()}
     report: "OrderedDict[str, tuple[int, int]]" = OrderedDict()
 
     def add(name: str, n: int) -> None:
@@ -44,17 +47,14 @@ def parameter_report(model: nn.Module) -> "OrderedDict[str, tuple[int, int]]":
     for name, module in model.named_modules():
         if isinstance(module, MMAdapter):
             tower = "vision" if ".visual." in f".{name}" else "text"
-            add(f"MMadapter ({tower})", _own_params(module, skip=BiShareAdapter))
+            add(f"MMadapter ({tower})", _own_params(module, trained, skip=BiShareAdapter))
         elif isinstance(module, BiShareAdapter) and id(module) not in seen_bishare:
             seen_bishare.add(id(module))
-            add("BiShareAdapter", _own_params(module))
-        elif isinstance(module, AdaptedMLP) and module.gate1 is not None:
+            add("BiShareAdapter", _own_params(module, trained))
+        elif isinstance(module, AdaptedMLP) and module.gate1 is not None and id(module.gate1) in trained:
             add("block gates", 1)
-    temp = getattr(model, "temp", None)
-    if isinstance(temp, nn.Parameter):
-        report["temperature"] = (1, temp.numel())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
-    report["trainable total"] = (0, trainable)
-    report["all parameters"] = (0, total)
+    if id(model.temp) in trained:
+        report["temperature"] = (1, model.temp.numel())
+    report["trainable total"] = (0, sum(p.numel() for p in params.values()))
+    report["all parameters"] = (0, sum(p.numel() for p in model.parameters()))
     return report

@@ -21,7 +21,6 @@ from typing import Any
 import pyarrow as pa
 
 from harma.errors import RecordError, SchemaVersionError
-from harma.metrics import METRIC_KEYS
 from harma.results.trials import KINDS, MODES, STATUSES, is_missing, plain, param_column, row_overrides
 from harma.results.values import RECALL_COLUMNS, check_record
 
@@ -35,6 +34,13 @@ STUDY_TYPE = pa.dictionary(pa.int32(), pa.string())
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 PARAM_TYPES: dict[str, pa.DataType] = {"bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(),
                                        "string": pa.string()}
+
+
+def trial_column(split: str, metric: str) -> str:
+    """`<split>_<metric>`: the trials column of `metric` on `split` at the trial's best (val) epoch."""
+    return f"{split}_{metric}"
+
+
 OBJECTIVE_COLUMNS = RECALL_COLUMNS      # val_/test_ recalls in percent; values.py checks them in [0, 100]
 
 

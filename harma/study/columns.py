@@ -1,4 +1,6 @@
-"""The results columns a study fixes when it is loaded: every parameter it can set, typed, and its objective.
+"""The results columns a study fixes when it is loaded: every parameter it can set, typed, and its objective,
+with the one owner of each name its objective goes by (the trials column, this epoch's and the best epoch's in
+a reported result).
 
 `study_columns(study, source=None)` collects the base overrides (`base.set`), the seed (`train.seed`), every
 ablation arm's overrides and every searched key (a float range is a float column, an int range an int column,
@@ -11,15 +13,29 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from harma.results.schema import OBJECTIVE_COLUMNS, RecordError, StudyColumns, merge_kinds, param_kind
+from harma.epoch_record import best_metric_key, metric_key
+from harma.results.schema import OBJECTIVE_COLUMNS, RecordError, StudyColumns, merge_kinds, param_kind, trial_column
 from harma.results.trials import SEED_KEY
 from harma.study.model import Study
 from harma.errors import StudyError
 
 
 def objective_column(study: Study) -> str:
-    """The trials column of the study's objective, e.g. `val_r_mean`."""
-    return f"{study.objective.split}_{study.objective.metric}"
+    """The trials column (Parquet) of the study's objective, e.g. `val_r_mean`: its value at the trial's best
+    epoch, what the study ranks trials by."""
+    return trial_column(study.objective.split, study.objective.metric)
+
+
+def epoch_objective(study: Study) -> str:
+    """The key of THIS epoch's objective in a trial's reported result (`val_r_mean`): Tune's metric, what ASHA
+    stops on and Optuna's intermediate value."""
+    return metric_key(study.objective.split, study.objective.metric)
+
+
+def best_objective(study: Study) -> str:
+    """The key of the BEST epoch's objective so far in a trial's reported result (`best_val_r_mean`): what
+    Optuna is told for a COMPLETE trial and what the trials row records in `objective_column`."""
+    return best_metric_key(study.objective.split, study.objective.metric)
 
 
 def _search_kinds(study: Study) -> dict[str, list[str | None]]:

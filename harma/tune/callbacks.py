@@ -17,16 +17,15 @@ from ray.tune import Callback
 import yaml
 
 from harma.config import to_dict
-from harma.metrics import METRIC_KEYS, REPORTED_KEYS
-from harma.results.schema import StudyColumns, record_from_row
+from harma.epoch_record import EVAL_SPLITS, MEMORY_KEYS, best_metric_key, curves
+from harma.metrics import METRIC_KEYS
+from harma.results.schema import StudyColumns, record_from_row, trial_column
 from harma.results.store import ResultsStore
 from harma.results.trials import FAILED, OBSERVED, RUNNING, best_first
-from harma.tune.records import (FAILURE_KEY, FAILURE_TYPE_KEY, GPU_KEYS, MEMORY_KEYS, Provenance, TrialSpec,
-                                error_summary, final_status, is_epoch_result, trial_spec)
 from harma.study.model import Study
+from harma.tune.records import (FAILURE_KEY, FAILURE_TYPE_KEY, GPU_KEYS, Provenance, TrialSpec, error_summary,
+                                final_status, is_epoch_result, trial_spec)
 from harma.tune.trial import trial_run_config
-
-TRAIN_METRICS = ("loss", "loss_contr", "loss_triplet", "loss_affil", "lr", "images_per_s")
 
 
 def _now() -> dt.datetime:
@@ -123,10 +122,7 @@ class ParquetResults(Callback):
         row = self._row(trial)
         tid = row["trial_id"]
         epoch = int(result["epoch"])
-        metrics = {split: {k: result[f"{split}_{k}"] for k in REPORTED_KEYS if f"{split}_{k}" in result}
-                   for split in ("val", "test")}
-        metrics["train"] = {k: result[k] for k in TRAIN_METRICS if k in result}
-        self.store.write_epoch(self.study.name, tid, epoch, metrics, result.get("epoch_seconds"))
+        self.store.write_epoch(self.study.name, tid, epoch, curves(result), result.get("epoch_seconds"))
         row.update({"stop_epoch": epoch, "best_epoch": int(result["best_epoch"]),
                     "trainable_params": int(result["trainable_params"]), "total_params": int(result["total_params"]),
                     "host": result.get("host"), "node_id": result.get("node_id"), "_last": result,
@@ -134,9 +130,8 @@ class ParquetResults(Callback):
         for key in MEMORY_KEYS:
             if result.get(key) is not None:
                 row[key] = max(int(result[key]), row.get(key) or 0)
-        for key in METRIC_KEYS:
-            row[f"val_{key}"] = result[f"best_val_{key}"]
-            row[f"test_{key}"] = result[f"best_test_{key}"]
+        for split in EVAL_SPLITS:             # the trial's metrics are those of its best epoch so far
+            row.update({trial_column(split, k): result[best_metric_key(split, k)] for k in METRIC_KEYS})
         self._elapsed(tid, row)
         self._write(row)
 

@@ -1,8 +1,8 @@
 """What a trial reports and what the results tables record, shared by the trial side and the driver side.
 
-`TrialSpec` is what a trial runs (the value of its Tune config's `TRIAL_KEY`); `flatten_epoch` turns the
-trainer's per-epoch record into the flat metrics dict a trial reports to Tune (with
-the GPUs the reporting process sees); `final_status` decides COMPLETE / PRUNED / FAILED from a trial's last
+`TrialSpec` is what a trial runs (the value of its Tune config's `TRIAL_KEY`); `epoch_result` is what a trial
+reports to Tune for an epoch: the trainer's `EpochRecord.flat()` view with the planned epochs, the GPUs the
+reporting process sees and where it ran; `final_status` decides COMPLETE / PRUNED / FAILED from a trial's last
 result (one rule for Parquet and for Optuna); `error_summary` bounds what the error column keeps; `provenance`
 collects the harma package's git commit and dirty flag (from the checkout harma is imported from, whatever
 the working folder) and package versions once per driver.
@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from harma.metrics import METRIC_KEYS, REPORTED_KEYS
+from harma.epoch_record import EpochRecord
 from harma.results.trials import COMPLETE, FAILED, PRUNED
 
-MEMORY_KEYS = ("peak_rss_bytes", "peak_gpu_bytes")
 FAILURE_KEY = "trial_failure"    # in a trial's last result: why it failed deterministically
 FAILURE_TYPE_KEY = "trial_failure_type"   # ... and the class of that error (harma.errors.is_curable reads it)
 ERROR_TAIL_CHARS = 2000          # how much of a traceback the error column keeps, after its last line
@@ -65,27 +64,10 @@ def gpu_info() -> dict[str, Any]:
             "cuda_version": torch.version.cuda if count else None}
 
 
-def flatten_epoch(record: Mapping[str, Any], planned_epochs: int, where: Mapping[str, Any]) -> dict[str, Any]:
-    """{"epoch", "planned_epochs", "val_r_mean", ..., "test_r_mean_tie_gap", "best_val_r_mean", ..., "loss", ...}."""
-    flat: dict[str, Any] = {"epoch": record["epoch"], "planned_epochs": planned_epochs}
-    for split in ("val", "test"):
-        for key in REPORTED_KEYS:
-            flat[f"{split}_{key}"] = float(record[split][key])
-    for key in METRIC_KEYS:
-        flat[f"best_val_{key}"] = float(record["best_val"][key])
-        flat[f"best_test_{key}"] = float(record["best_test"][key])
-    for key, value in record["train"].items():
-        flat[key] = float(value)
-    for key in ("lr", "epoch_seconds", "images_per_s"):
-        flat[key] = float(record[key])
-    for key in ("best_epoch", "trainable_params", "total_params"):
-        flat[key] = int(record[key])
-    for key in MEMORY_KEYS:  # absent on a device that has no such memory (no GPU memory on CPU)
-        if record.get(key) is not None:
-            flat[key] = int(record[key])
-    flat.update({k: v for k, v in gpu_info().items() if v is not None})
-    flat.update(where)
-    return flat
+def epoch_result(record: EpochRecord, planned_epochs: int, where: Mapping[str, Any]) -> dict[str, Any]:
+    """record.flat() with "planned_epochs", the GPUs this process sees (those known) and `where`."""
+    return {**record.flat(), "planned_epochs": planned_epochs,
+            **{k: v for k, v in gpu_info().items() if v is not None}, **where}
 
 
 def failure_result(error: BaseException, metric: str) -> dict[str, Any]:

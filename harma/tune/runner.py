@@ -20,7 +20,7 @@ from harma.results.schema import StudyColumns, record_from_row
 from harma.results.store import ResultsStore
 from harma.results.trials import (COMPLETE, FAILED, FINISHED, PRUNED, RUNNING, SEED_KEY, best_first,
                                   complete_count, importances_withheld, row_overrides)
-from harma.study.columns import objective_column, study_columns
+from harma.study.columns import epoch_objective, study_columns
 from harma.tune.lock import StudyLock
 from harma.tune.outcome import DEFAULT_MAX_RETRIES, SigtermUnwinds, StopWatch
 from harma.errors import is_curable
@@ -33,10 +33,6 @@ from harma.study.warm_start import plan_warm_start
 
 OPTUNA_STATES = {"COMPLETE": COMPLETE, "PRUNED": PRUNED, "FAIL": FAILED}   # Optuna TrialState name -> status
 DRIVER_MEMORY_BYTES = 1024 * 1024
-
-
-def objective_key(study: Study) -> str:
-    return objective_column(study)
 
 
 def columns_for(study: Study, store: ResultsStore) -> StudyColumns:
@@ -130,7 +126,7 @@ def _scheduler(study: Study, store: ResultsStore, resume: bool):
     if resume:
         recorded = rungs_from_epochs(store.read_epochs(study.name), study.objective.metric, study.objective.split)
     s = study.scheduler
-    return ResumableASHA(objective_key(study), study.objective.mode, s.max_epochs, s.grace_period,
+    return ResumableASHA(epoch_objective(study), study.objective.mode, s.max_epochs, s.grace_period,
                          s.reduction_factor, recorded)
 
 
@@ -262,7 +258,7 @@ def _plan(study: Study, store: ResultsStore, columns: StudyColumns, resume: bool
     if study.kind == "search":
         if resume:
             _reconcile_with_optuna(study, store, columns)
-        searcher = OptunaAskTellSearcher(study, objective_key(study), resume_unfinished=resume, retry=retry)
+        searcher = OptunaAskTellSearcher(study, epoch_objective(study), resume_unfinished=resume, retry=retry)
         if warm:
             enqueue_warm(searcher.optuna_study, warm)
             echo(f"[{study.name}] warm start: the first {len(warm)} trial(s) take the parameters of "

@@ -3,7 +3,7 @@
 Ray's own OptunaSearch tells Optuna every finished trial as COMPLETE with its last (truncated) score; then
 TPE learns from low-fidelity results as if they were final.  Here each Tune result is reported to the Optuna
 trial as an intermediate value at its epoch, and at the end the trial is told COMPLETE (reached its planned
-epochs) with the value Parquet stores for it (the objective at the trial's best epoch, `best_<objective>`,
+epochs) with the value Parquet stores for it (the objective at the trial's best epoch, `best_objective`,
 not the last epoch's), PRUNED (stopped early: Optuna keeps its last reported epoch) or FAIL.  The Optuna
 study names its objective (`set_metric_names`), and each Optuna trial carries the user attributes
 `harma_trial_id`, `arm` and `seed` that link it to its Parquet row.  On resume, Optuna trials that were
@@ -21,7 +21,7 @@ import optuna
 from ray.tune.search import Searcher
 
 from harma.results.trials import COMPLETE, FAILED, PRUNED
-from harma.study.columns import objective_column
+from harma.study.columns import best_objective, objective_column
 from harma.tune.records import TRIAL_KEY, TrialSpec, final_status, is_epoch_result
 from harma.tune.space import make_sampler, study_storage, suggest_overrides
 from harma.study.model import Study
@@ -46,12 +46,11 @@ def open_optuna_study(study: Study) -> optuna.Study:
     return opened
 
 
-def best_value(result: dict, metric: str) -> float:
-    """The objective at the trial's best epoch, as Parquet records it (`best_<metric>` of the last result)."""
-    key = f"best_{metric}"
+def best_value(result: dict, key: str) -> float:
+    """The objective at the trial's best epoch, as Parquet records it: `result[key]`, key = best_objective(study)."""
     if key not in result:
         raise KeyError(f"trial result has no {key!r} (keys: {', '.join(sorted(result))}); "
-                       "harma.tune.records.flatten_epoch reports it with every epoch")
+                       "harma.epoch_record.EpochRecord.flat reports it with every epoch")
     return float(result[key])
 
 
@@ -167,7 +166,7 @@ class OptunaAskTellSearcher(Searcher):
         if status != FAILED:  # Tune hands the result that made ASHA stop a trial only to on_trial_complete
             self._report(trial, result)
         if status == COMPLETE:
-            self.optuna_study.tell(trial.number, best_value(result, self.metric))
+            self.optuna_study.tell(trial.number, best_value(result, best_objective(self.study)))
         elif status == PRUNED:
             self.optuna_study.tell(trial.number, state=optuna.trial.TrialState.PRUNED)
         elif status == FAILED:

@@ -16,10 +16,10 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from harma.config import RunConfig
+from harma.config import RunConfig, planned_epochs
 from harma.errors import HarmaError
-from harma.study.columns import objective_column
-from harma.tune.records import TrialSpec, failure_result, flatten_epoch, trial_spec
+from harma.study.columns import epoch_objective
+from harma.tune.records import TrialSpec, epoch_result, failure_result, trial_spec
 from harma.tune.relay import Relay
 from harma.study.model import Study
 
@@ -37,10 +37,6 @@ def _where() -> dict[str, Any]:
 
     return {"host": socket.gethostname(), "node_id": ray.get_runtime_context().get_node_id(),
             "pid": os.getpid()}
-
-
-def _planned_epochs(cfg: RunConfig) -> int:
-    return cfg.train.epochs if cfg.adapter.towers != "none" else 1
 
 
 def run_trial(config: dict, study: Study, checkpoint_root: str, train_storage: str) -> None:
@@ -61,7 +57,7 @@ def run_trial(config: dict, study: Study, checkpoint_root: str, train_storage: s
     except HarmaError as exc:
         if exc.curable:
             raise
-        tune.report(failure_result(exc, objective_column(study)))
+        tune.report(failure_result(exc, epoch_objective(study)))
 
 
 def _train_in_process(cfg: RunConfig) -> None:
@@ -71,8 +67,8 @@ def _train_in_process(cfg: RunConfig) -> None:
 
     from harma.train import train
 
-    where, planned = _where(), _planned_epochs(cfg)
-    train(cfg, report=lambda record: tune.report(flatten_epoch(record, planned, where)), replay=True)
+    where, planned = _where(), planned_epochs(cfg)
+    train(cfg, report=lambda record: tune.report(epoch_result(record, planned, where)), replay=True)
 
 
 def _worker_loop(loop_config: dict) -> None:
@@ -90,9 +86,9 @@ def _worker_loop(loop_config: dict) -> None:
     device = ray.train.torch.get_device()
     if device.type == "cuda":
         cfg = apply_overrides(cfg, {"train.device": f"cuda:{device.index or 0}"})
-    where, planned = _where(), _planned_epochs(cfg)
+    where, planned = _where(), planned_epochs(cfg)
     try:
-        train(cfg, report=lambda record: relay.report(flatten_epoch(record, planned, where)), replay=True)
+        train(cfg, report=lambda record: relay.report(epoch_result(record, planned, where)), replay=True)
     except HarmaError as exc:
         # Deterministic errors hit every rank alike (the same global loss, the same files); rank 0 hands the
         # failure to the trial driver, which reports it once and ends the trial.
@@ -115,7 +111,7 @@ def _train_with_torch_trainer(cfg: RunConfig, study: Study, trial_id: str, train
         per_worker["GPU"] = res.gpus_per_worker
     trainer = TorchTrainer(
         _worker_loop,
-        train_loop_config={"cfg": cfg, "relay": relay, "metric": objective_column(study)},
+        train_loop_config={"cfg": cfg, "relay": relay, "metric": epoch_objective(study)},
         scaling_config=ScalingConfig(num_workers=res.workers_per_trial, use_gpu=res.gpus_per_worker > 0,
                                      resources_per_worker=per_worker),
         run_config=TrainRunConfig(name=f"{study.name}-{trial_id}", storage_path=train_storage,

@@ -83,7 +83,7 @@ def test_gpu_trial_asks_for_bare_cuda_which_resolves_to_an_indexed_device(tmp_pa
     """The trial's `train.device=cuda` must become cuda:<current> before torch.cuda.set_device sees it."""
     import torch
 
-    from harma.distributed import use_device
+    from harma.runtime import use_device
     from harma.tune.records import TrialSpec
     from harma.tune.trial import trial_run_config
 

@@ -21,7 +21,8 @@ from harma.results import ResultsStore  # noqa: E402
 from harma.results.trials import best_first  # noqa: E402
 from harma.tune.callbacks import ParquetResults  # noqa: E402
 from harma.study.columns import study_columns  # noqa: E402
-from harma.tune.records import Provenance, flatten_epoch  # noqa: E402
+from harma.epoch_record import EpochRecord  # noqa: E402
+from harma.tune.records import Provenance, epoch_result  # noqa: E402
 from harma.tune.searcher import OptunaAskTellSearcher  # noqa: E402
 from harma.study.parse import load_study  # noqa: E402
 
@@ -33,13 +34,14 @@ CURVES = {"trial-0000": [12.0, 9.0, 10.0, 11.0], "trial-0001": [6.0, 4.0, 5.0, 4
 BEST = {"trial-0000": 9.0, "trial-0001": 4.0, "trial-0002": 1.5}
 
 
-def epoch_record(curve: list[float], epoch: int) -> dict:
+def epoch_record(curve: list[float], epoch: int) -> EpochRecord:
     best_epoch = min(range(1, epoch + 1), key=lambda e: curve[e - 1])
     def val(e: int) -> dict:
         return {**{k: 50.0 + e for k in REPORTED_KEYS}, "txt_r1": curve[e - 1]}
-    return {"epoch": epoch, "val": val(epoch), "test": val(epoch), "train": {"loss": 1.0}, "lr": 1e-3,
-            "epoch_seconds": 1.0, "images_per_s": 1.0, "best_epoch": best_epoch, "best_val": val(best_epoch),
-            "best_test": val(best_epoch), "trainable_params": 5, "total_params": 9, "peak_rss_bytes": 1}
+    return EpochRecord(epoch=epoch, val=val(epoch), test=val(epoch), train={"loss": 1.0}, lr=1e-3,
+                       epoch_seconds=1.0, train_seconds=1.0, images_per_s=1.0, best_epoch=best_epoch,
+                       best_val=val(best_epoch), best_test=val(best_epoch), trainable_params=5, total_params=9,
+                       peak_rss_bytes=1)
 
 
 def run_fake_search(tmp_path):
@@ -58,7 +60,7 @@ def run_fake_search(tmp_path):
         trial = SimpleNamespace(config=config)
         callback.on_trial_start(0, [], trial)
         for epoch in range(1, len(curve) + 1):
-            flat = flatten_epoch(epoch_record(curve, epoch), 4, {"host": "h", "node_id": "n"})
+            flat = epoch_result(epoch_record(curve, epoch), 4, {"host": "h", "node_id": "n"})
             callback.on_trial_result(0, [], trial, flat)
             searcher.on_trial_result(f"ray-{n}", flat)
         callback.on_trial_complete(0, [], trial)
@@ -80,6 +82,8 @@ def test_txt_r1_min_ranks_the_same_trial_first_everywhere(tmp_path, capsys):
     told = {t.user_attrs["harma_trial_id"]: t.value for t in optuna_study.get_trials()
             if t.state == optuna.trial.TrialState.COMPLETE}
     assert told == BEST == {k: parquet[k] for k in BEST}
+    steps = {t.user_attrs["harma_trial_id"]: t.intermediate_values for t in optuna_study.get_trials()}
+    assert steps == {tid: dict(enumerate(curve, 1)) for tid, curve in CURVES.items()}   # each epoch's own value
 
     assert main(["study", "status", str(path)]) == 0
     out = capsys.readouterr().out
@@ -92,3 +96,19 @@ def test_txt_r1_min_ranks_the_same_trial_first_everywhere(tmp_path, capsys):
     assert top["objective"].tolist() == [1.5, 4.0, 9.0]
     index = index_rows(["txtmin"], {"txtmin": trials}).iloc[0]
     assert index["test_r_mean_of_best"] == row["test_r_mean"]
+
+
+def test_the_objective_goes_by_one_name_per_concept(tmp_path):
+    """The trials column holds the best epoch's value, a reported result holds this epoch's and the best epoch's
+    under two names, and ASHA and the searcher are handed this epoch's."""
+    from harma.study.columns import best_objective, epoch_objective, objective_column
+    from harma.tune.runner import _scheduler
+
+    _, study, store = run_fake_search(tmp_path)
+    assert (objective_column(study), epoch_objective(study), best_objective(study)) == (
+        "val_txt_r1", "val_txt_r1", "best_val_txt_r1")
+    flat = epoch_result(epoch_record(CURVES["trial-0000"], 3), 4, {})
+    assert flat[epoch_objective(study)] == 10.0 and flat[best_objective(study)] == 9.0
+    raw = yaml.safe_load(open("studies/smoke.yaml"))
+    assert raw["scheduler"]["type"] == "asha"
+    assert _scheduler(study, store, resume=False)._metric_name == epoch_objective(study)

@@ -5,9 +5,10 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
+from harma.epoch_record import EpochRecord
 from harma.metrics import METRIC_KEYS, REPORTED_KEYS, TIE_GAP_KEY
 from harma.results.trials import COMPLETE, FAILED, PRUNED
-from harma.tune.records import TRIAL_KEY, TrialSpec, final_status, flatten_epoch
+from harma.tune.records import TRIAL_KEY, TrialSpec, epoch_result, final_status
 
 
 def test_final_status():
@@ -17,17 +18,18 @@ def test_final_status():
     assert final_status(None, error=False) == PRUNED
 
 
-def epoch_record(epoch: int) -> dict:
+def epoch_record(epoch: int) -> EpochRecord:
     """A trainer record as `harma.train` builds it, metrics from `retrieval_metrics` (7 keys + the tie gap)."""
     val = {k: 10.0 + i for i, k in enumerate(REPORTED_KEYS)}
     test = {k: 20.0 + i for i, k in enumerate(REPORTED_KEYS)}
-    return {"epoch": epoch, "val": val, "test": test, "train": {"loss": 0.5}, "lr": 1e-4, "epoch_seconds": 3.0,
-            "images_per_s": 9.0, "best_epoch": epoch, "best_val": val, "best_test": test,
-            "trainable_params": 5, "total_params": 50, "peak_rss_bytes": 0}
+    return EpochRecord(epoch=epoch, val=val, test=test, train={"loss": 0.5}, lr=1e-4, epoch_seconds=3.0,
+                       train_seconds=2.0, images_per_s=9.0, best_epoch=epoch, best_val=val, best_test=test,
+                       trainable_params=5, total_params=50, peak_rss_bytes=0)
 
 
-def test_flatten_epoch_reports_the_tie_gap_of_this_epoch_only():
-    flat = flatten_epoch(epoch_record(2), planned_epochs=4, where={"host": "h"})
+def test_an_epoch_result_reports_the_tie_gap_of_this_epoch_only():
+    flat = epoch_result(epoch_record(2), planned_epochs=4, where={"host": "h"})
+    assert flat["planned_epochs"] == 4 and flat["host"] == "h" and flat["epoch"] == 2
     assert flat["val_r_mean_tie_gap"] == 17.0 and flat["test_r_mean_tie_gap"] == 27.0
     assert {f"val_{k}" for k in METRIC_KEYS} <= set(flat) and flat["test_r_mean"] == 26.0
     assert not any(k.startswith("best_") and k.endswith(TIE_GAP_KEY) for k in flat)
@@ -48,7 +50,7 @@ def test_parquet_callback_writes_the_tie_gap_as_an_epoch_row(tmp_path):
                               str(tmp_path / "runs"), total=1, echo=lambda *a, **k: None)
     arm, overrides = next(iter(study.arms.items()))
     trial = SimpleNamespace(config={TRIAL_KEY: TrialSpec("t1", 0, {**overrides, "train.seed": 0}, arm=arm)})
-    callback.on_trial_result(0, [], trial, flatten_epoch(epoch_record(1), 1, {"host": "h"}))
+    callback.on_trial_result(0, [], trial, epoch_result(epoch_record(1), 1, {"host": "h"}))
     epochs = store.read_epochs(study.name)
     gap = epochs[epochs["metric"] == TIE_GAP_KEY].set_index("split")["value"]
     assert gap.to_dict() == {"test": 27.0, "val": 17.0}
@@ -61,6 +63,49 @@ def test_parquet_callback_writes_the_tie_gap_as_an_epoch_row(tmp_path):
     for key, value in {**study.base_set, **overrides}.items():
         section, name = key.split(".", 1)
         assert config[section][name] == value and row[f"param.{key}"] == value
+
+
+def test_a_new_loss_term_reaches_the_log_the_console_tune_and_the_epochs_table(tiny_cfg, tmp_path, monkeypatch,
+                                                                               capsys):
+    """A loss term the trainer's step adds (here `extra`, constant 0.25) flows through without any list naming it:
+    the record, log.jsonl, the console line, the Tune result and the Parquet epochs table's train split."""
+    import harma.train_step as train_step
+    from harma.cli import _print_epoch
+    from harma.config import apply_overrides
+    from harma.results import ResultsStore
+    from harma.train import train
+    from harma.tune.callbacks import ParquetResults
+    from harma.study.columns import study_columns
+    from harma.tune.records import Provenance
+    from harma.study.parse import load_study
+
+    real = train_step.harma_loss
+
+    def with_extra(*args, **kwargs):
+        parts = real(*args, **kwargs)
+        return {**parts, "extra": parts["loss"].detach() * 0 + 0.25}
+
+    monkeypatch.setattr(train_step, "harma_loss", with_extra)
+    records = []
+    cfg = apply_overrides(tiny_cfg, {"train.epochs": 1})
+    train(cfg, report=lambda r: (records.append(r), _print_epoch(r)))
+    assert records[0].train["loss_extra"] == 0.25
+    assert json.loads(open(f"{cfg.train.out_dir}/log.jsonl").readline())["train"]["loss_extra"] == 0.25
+    assert "loss_extra=0.2500" in capsys.readouterr().out
+    result = epoch_result(records[0], 1, {"host": "h"})
+    assert result["loss_extra"] == 0.25
+
+    study = load_study("studies/ablation-smoke.yaml")
+    store = ResultsStore(tmp_path / "results")
+    callback = ParquetResults(study, store, study_columns(study), Provenance("abc", True, "{}"),
+                              str(tmp_path / "runs"), total=1, echo=lambda *a, **k: None)
+    arm, overrides = next(iter(study.arms.items()))
+    trial = SimpleNamespace(config={TRIAL_KEY: TrialSpec("t1", 0, {**overrides, "train.seed": 0}, arm=arm)})
+    callback.on_trial_result(0, [], trial, result)
+    epochs = store.read_epochs(study.name)
+    curve = epochs[epochs["split"] == "train"].set_index("metric")["value"]
+    assert set(curve.index) == {"loss", "loss_contr", "loss_extra", "lr", "images_per_s"}
+    assert curve["loss_extra"] == 0.25 and curve["loss"] == records[0].train["loss"]
 
 
 def test_a_failure_result_is_failed_and_never_retried():
