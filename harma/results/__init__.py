@@ -4,8 +4,8 @@
 under a local path or object-store URI, partitioned by study, and reads them back as pandas frames;
 `harma.results.trials` owns what a trials row means.  Reports read only these tables.
 """
+from harma.metrics import METRIC_KEYS
 from harma.results.schema import (
-    METRIC_KEYS,
     SCHEMA_VERSION,
     RecordError,
     SchemaVersionError,

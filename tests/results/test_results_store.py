@@ -12,7 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from harma.results import RecordError, ResultsStore, SchemaVersionError, StudyColumns
-from harma.results.schema import METRIC_KEYS, trial_table
+from harma.metrics import METRIC_KEYS
+from harma.results.schema import trial_table
 
 UTC = dt.timezone.utc
 
