@@ -1,4 +1,4 @@
-"""Tidy tables of search studies (Optuna sampling, ASHA stopping), from the trials and epochs frames.
+"""Tidy tables of search studies (Optuna sampling, early stopping), from the trials and epochs frames.
 
 The objective of a trial is the one its row names (`objective`, e.g. `val_r_mean`, with `objective_mode` max
 or min: the study's objective), and every table gives it as an `objective` column.  Trials that finished
@@ -18,6 +18,7 @@ from harma.results.trials import (
     OBSERVED,
     PRUNED,
     best_first,
+    objective_parts,
     objective_values,
     row_overrides,
     signed_scores,
@@ -52,14 +53,14 @@ def best_so_far_by_trial(trials: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def asha_trials(trials: pd.DataFrame) -> pd.DataFrame:
+def stopping_trials(trials: pd.DataFrame) -> pd.DataFrame:
     """Per trial: status, epochs run (stop_epoch), best epoch and objective, in start order."""
     cols = ["trial_id", "status", "stop_epoch", "best_epoch", "objective"]
     return _with_objective(trials)[cols].reset_index(drop=True)
 
 
 def stop_counts(trials: pd.DataFrame) -> pd.DataFrame:
-    """How many trials stopped after each epoch count, by status (ASHA rungs show up as PRUNED peaks)."""
+    """How many trials stopped after each epoch count, by status (a scheduler's rungs show up as PRUNED peaks)."""
     sub = trials[trials["stop_epoch"].notna()]
     if sub.empty:
         return pd.DataFrame(columns=["stop_epoch", "status", "trials"])
@@ -68,18 +69,23 @@ def stop_counts(trials: pd.DataFrame) -> pd.DataFrame:
 
 
 def rungs(trials: pd.DataFrame) -> list[int]:
-    """Epoch counts at which ASHA stopped at least one trial (the distinct PRUNED stop epochs)."""
+    """Epoch counts at which the scheduler stopped at least one trial (the distinct PRUNED stop epochs)."""
     pruned = trials.loc[trials["status"] == PRUNED, "stop_epoch"].dropna()
     return sorted({int(e) for e in pruned})
 
 
-def trial_curves(trials: pd.DataFrame, epochs: pd.DataFrame, split: str = "val",
-                 metric: str = "r_mean") -> pd.DataFrame:
-    """Long table trial_id, status, epoch, value of one metric for every trial (learning curves)."""
+def trial_curves(trials: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
+    """Long table trial_id, status, epoch, objective (its column, e.g. `val_txt_r1`), value: the study's objective
+    by epoch for every trial, as its trials record it (the learning curves early stopping acts on)."""
+    cols = ["trial_id", "status", "epoch", "objective", "value"]
+    if len(trials) == 0:
+        return pd.DataFrame(columns=cols)
+    objective = study_objective(trials)[0]
+    split, metric = objective_parts(objective)
     sel = epochs[(epochs["split"] == split) & (epochs["metric"] == metric)]
     merged = sel[["trial_id", "epoch", "value"]].merge(trials[["trial_id", "status"]], on="trial_id")
     merged = merged.sort_values(["trial_id", "epoch"], kind="stable").reset_index(drop=True)
-    return merged[["trial_id", "status", "epoch", "value"]]
+    return merged.assign(objective=objective)[cols]
 
 
 def pareto_table(trials: pd.DataFrame, cost: str) -> pd.DataFrame:

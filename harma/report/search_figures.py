@@ -1,9 +1,9 @@
 """Plotly figures for search studies, each built from one tidy table of harma.report.search.
 
-Best-so-far curves (by trial number and by cost), the ASHA view (learning curve of every trial with the stop
-rungs marked, and how many trials stopped where), parallel coordinates over the searched parameters coloured
-by the objective (SVG lines, not Plotly's WebGL parcoords), Optuna importances, one slice plot per parameter,
-and Pareto fronts of mR against cost.
+Best-so-far curves (by trial number and by cost), early stopping (the learning curve of the objective of every
+trial with the epochs where trials were pruned marked, and how many trials stopped where), parallel
+coordinates over the searched parameters coloured by the objective (SVG lines, not Plotly's WebGL parcoords),
+Optuna importances, one slice plot per parameter, and Pareto fronts of the objective against cost.
 Parameter names and values are user text and are escaped with `label`.
 """
 from __future__ import annotations
@@ -61,8 +61,9 @@ def best_by_cost_chart(table: pd.DataFrame, basis: CostBasis, objective: str = O
     return fig
 
 
-def asha_chart(curves: pd.DataFrame, rungs: list[int]) -> go.Figure:
-    """Validation mR by epoch of every trial, coloured by status, with ASHA stop rungs as dashed lines."""
+def curves_chart(curves: pd.DataFrame, rungs: list[int], objective: str = OBJ) -> go.Figure:
+    """The objective by epoch of every trial (harma.report.search.trial_curves), coloured by status, with the
+    epochs where the scheduler pruned trials as dotted lines; `objective` labels it (`val txt_r1 (min)`)."""
     fig = go.Figure()
     shown: set[str] = set()
     for trial_id, rows in curves.groupby("trial_id", sort=True):
@@ -77,8 +78,8 @@ def asha_chart(curves: pd.DataFrame, rungs: list[int]) -> go.Figure:
         fig.update_xaxes(dtick=1)
     for rung in rungs:
         fig.add_vline(x=rung, line=dict(color="#888", width=1, dash="dot"))
-    return styled(fig, "ASHA view: val mR by epoch per trial (dotted lines: epochs where trials were pruned)",
-                  "epoch", OBJ)
+    return styled(fig, f"Learning curves: {objective} by epoch per trial (dotted lines: epochs where trials were "
+                       "pruned)", "epoch", objective)
 
 
 def stop_chart(counts: pd.DataFrame) -> go.Figure:

@@ -1,9 +1,10 @@
-"""Sections of a study page for search trials (Optuna sampler, ASHA scheduler).
+"""Sections of a study page for search trials (Optuna sampler, early-stopping scheduler).
 
-Progress (best-so-far by trial number and by cost: GPU-hours, or CPU core-hours without GPUs), the ASHA
-view, the searched parameters (parallel coordinates, Optuna importances from enough COMPLETE trials, slice
-plots), cost against quality (Pareto fronts) and the top-k configurations with the `harma train` line that
-reproduces each (with the study file) or their own overrides (without it).
+Progress (best-so-far by trial number and by cost: GPU-hours, or CPU core-hours without GPUs), early stopping
+(learning curves of the study's objective and where trials stopped), the searched parameters (parallel
+coordinates, Optuna importances from enough COMPLETE trials, slice plots), cost against quality (Pareto fronts)
+and the top-k configurations with the `harma train` line that reproduces each (with the study file) or their
+own overrides (without it).
 """
 from __future__ import annotations
 
@@ -34,9 +35,9 @@ def add_search_sections(page: Page, study: str, trials: pd.DataFrame, epochs: pd
     params = searched_params(obs)
     sec = page.section("Search: progress")
     sec.text(exclusion_text(trials) + f" The objective is each trial's best {_objective_text(trials)}. "
-             "PRUNED trials (stopped early by ASHA) appear as grey points; best-so-far curves, Pareto fronts "
-             f"and the top-k table use COMPLETE trials only. {basis.label} add up every finished trial, pruned "
-             "and failed ones included. " + basis.how, "note")
+             "PRUNED trials (stopped early by the study's scheduler) appear as grey points; best-so-far curves, "
+             f"Pareto fronts and the top-k table use COMPLETE trials only. {basis.label} add up every finished "
+             "trial, pruned and failed ones included. " + basis.how, "note")
     if trials.empty:
         return
     by_trial = search.best_so_far_by_trial(trials)
@@ -50,7 +51,7 @@ def add_search_sections(page: Page, study: str, trials: pd.DataFrame, epochs: pd
         page.csv("search-best-by-cost.csv", by_cost)
         sec.figure("search-best-by-cost", sf.best_by_cost_chart(by_cost, basis, _objective_text(trials)), f"{basis.label} accumulate "
                    "in the order trials finished.", "search-best-by-cost.csv")
-    _asha_section(page, trials, epochs)
+    _stopping_section(page, trials, epochs)
     _params_section(page, study, obs, params, trials, results_root, min_importance_trials)
     _pareto_section(page, trials, basis)
     _top_section(page, trials, params, top, spec, basis)
@@ -61,16 +62,19 @@ def _objective_text(trials: pd.DataFrame) -> str:
     return objective_label(trials) if len(trials) else "objective"
 
 
-def _asha_section(page: Page, trials: pd.DataFrame, epochs: pd.DataFrame) -> None:
-    sec = page.section("Search: ASHA view")
+def _stopping_section(page: Page, trials: pd.DataFrame, epochs: pd.DataFrame) -> None:
+    """Learning curves of the study's objective and where trials stopped, whatever scheduler stopped them (the
+    figure and CSV ids keep their first names, `search-asha*`, so links to them stay valid)."""
+    sec = page.section("Search: early stopping")
     rungs = search.rungs(trials)
-    sec.text("Epochs at which ASHA pruned trials: " + (", ".join(map(str, rungs)) if rungs else "none yet")
+    sec.text("Epochs at which the scheduler pruned trials: " + (", ".join(map(str, rungs)) if rungs else "none yet")
              + ".", "note")
-    page.csv("search-asha-trials.csv", search.asha_trials(trials))
+    page.csv("search-asha-trials.csv", search.stopping_trials(trials))
     curves = search.trial_curves(trials, epochs)
     if not curves.empty:
         page.csv("search-asha-curves.csv", curves)
-        sec.figure("search-asha", sf.asha_chart(curves, rungs), "One line per trial; colour: final status.",
+        sec.figure("search-asha", sf.curves_chart(curves, rungs, _objective_text(trials)),
+                   f"One line per trial: its {_objective_text(trials)} at each epoch; colour: final status.",
                    "search-asha-curves.csv")
     counts = search.stop_counts(trials)
     if not counts.empty:

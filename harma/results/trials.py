@@ -114,13 +114,19 @@ def best_first(trials: pd.DataFrame, statuses: tuple[str, ...] = (COMPLETE,)) ->
     return ranked.drop(columns="_score").reset_index(drop=True)
 
 
+def objective_parts(objective: str) -> tuple[str, str]:
+    """(split, metric) of an objective column: `val_txt_r1` -> ("val", "txt_r1") (the epochs table's keys)."""
+    split, metric = objective.split("_", 1)
+    return split, metric
+
+
 def objective_label(trials: pd.DataFrame) -> str:
     """`val txt_r1 (min)` for the objective all rows share; ValueError when rows disagree."""
     pairs = sorted({(o, m) for o, m in zip(trials["objective"], trials["objective_mode"])})
     if len(pairs) != 1:
         raise ValueError(f"trials have {len(pairs)} different objectives {pairs}; label one study at a time")
     objective, mode = pairs[0]
-    split, metric = objective.split("_", 1)
+    split, metric = objective_parts(objective)
     return f"{split} {metric} ({mode})"
 
 

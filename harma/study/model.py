@@ -21,9 +21,9 @@ from typing import Any, Callable, Mapping, Sequence
 from harma.errors import StudyError
 from harma import config as hconfig
 from harma.config import RunConfig
+from harma.schedulers.base import SchedulerSpec
 
 KINDS = ("search", "ablation", "replicate")
-SCHEDULERS = ("asha", "none")
 MODES = ("max", "min")
 SPLITS = ("val", "test")
 PARAM_TYPES = ("float", "int", "categorical")
@@ -72,14 +72,6 @@ class Resources:
     @property
     def cpus_per_trial(self) -> float:
         return self.cpus_per_worker * self.workers_per_trial
-
-
-@dataclass(frozen=True)
-class Scheduler:
-    type: str = "none"               # asha | none
-    max_epochs: int | None = None    # asha: equals the run config's train.epochs
-    grace_period: int | None = None
-    reduction_factor: float | None = None
 
 
 @dataclass(frozen=True)
@@ -149,7 +141,7 @@ class Study:
     objective: Objective
     resources: Resources
     seeds: tuple[int, ...]
-    scheduler: Scheduler
+    scheduler: SchedulerSpec                          # a harma.schedulers spec (registry)
     storage: str = "results"                         # local path or s3:// gs:// file:// URI
     optuna_storage: str | None = None                # None: sqlite file under <storage>/optuna/
     num_samples: int | None = None                   # search only

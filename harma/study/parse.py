@@ -19,8 +19,10 @@ from harma.config import ConfigError, RunConfig
 from harma.errors import StudyError
 from harma.metrics import METRIC_KEYS
 from harma.study.checker import Checker, read_yaml
-from harma.study.model import (KIND_ONLY_KEYS, KINDS, MODES, OPTUNA_URL_SCHEMES, SCHEDULERS, SPLITS, STORAGE_SCHEMES,
-                               TOP_KEYS, Objective, Replicate, Resources, Scheduler, Search, Study, _scheme)
+from harma.schedulers.base import SchedulerSpec, is_early_stopping
+from harma.schedulers.registry import parse_scheduler
+from harma.study.model import (KIND_ONLY_KEYS, KINDS, MODES, OPTUNA_URL_SCHEMES, SPLITS, STORAGE_SCHEMES, TOP_KEYS,
+                               Objective, Replicate, Resources, Search, Study, _scheme)
 from harma.study.parse_space import parse_search
 
 def resolve_study_path(name_or_path: str | os.PathLike) -> Path:
@@ -202,29 +204,19 @@ def _check_gpu_split(c: Checker, res: Resources) -> None:
                      f"run two ranks on one GPU)", res.gpus_per_trial)
 
 
-def _parse_scheduler(c: Checker, value: Any, kind: str, base_cfg: RunConfig) -> Scheduler:
-    if value is None:
-        return Scheduler()
-    sch = c.mapping("scheduler", value, ("type", "max_epochs", "grace_period", "reduction_factor"),
-                    required=("type",))
-    typ = c.choice("scheduler.type", sch["type"], SCHEDULERS)
-    if typ == "none":
-        extra = [k for k in sch if k != "type"]
-        if extra:
-            raise StudyError(f"{c.source}: scheduler.{extra[0]}: only allowed with scheduler.type asha")
-        return Scheduler()
+def _parse_scheduler(c: Checker, value: Any, kind: str, base_cfg: RunConfig) -> SchedulerSpec:
+    """The scheduler's spec (harma.schedulers), then the study's rules for one that stops trials early: only a
+    search may stop trials, and its epoch budget is the base config's train.epochs."""
+    spec = parse_scheduler(c, "scheduler", value, base_cfg.train.epochs)
+    if not is_early_stopping(spec):
+        return spec
     if kind != "search":
-        raise c.fail("scheduler.type", f"none for kind {kind} (every arm runs to the end)", typ)
+        raise c.fail("scheduler.type", f"none for kind {kind} (every arm runs to the end)", spec.type)
     epochs = base_cfg.train.epochs
-    max_epochs = c.integer("scheduler.max_epochs", sch.get("max_epochs", epochs), minimum=1)
-    if max_epochs != epochs:
+    if spec.max_epochs != epochs:
         raise c.fail("scheduler.max_epochs", f"equal to the base config's train.epochs ({epochs}); set "
-                                             f"train.epochs under base.set", max_epochs)
-    grace = c.integer("scheduler.grace_period", sch.get("grace_period", 1), minimum=1)
-    if grace > max_epochs:
-        raise c.fail("scheduler.grace_period", f"an int <= scheduler.max_epochs ({max_epochs})", grace)
-    rf = c.number("scheduler.reduction_factor", sch.get("reduction_factor", 2), minimum=1, strict=True)
-    return Scheduler(type="asha", max_epochs=max_epochs, grace_period=grace, reduction_factor=rf)
+                                             f"train.epochs under base.set", spec.max_epochs)
+    return spec
 
 
 def _parse_optuna_storage(c: Checker, value: Any) -> str | None:

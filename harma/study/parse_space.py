@@ -8,8 +8,9 @@ from typing import Any, Callable, Mapping
 from harma import config as hconfig
 from harma.config import RunConfig
 from harma.errors import StudyError
+from harma.schedulers.base import SchedulerSpec, is_early_stopping
 from harma.study.checker import Checker
-from harma.study.model import (OPS, ORDER_OPS, PARAM_TYPES, Condition, ParamSpec, SamplerSpec, Scheduler, Search,
+from harma.study.model import (OPS, ORDER_OPS, PARAM_TYPES, Condition, ParamSpec, SamplerSpec, Search,
                                WarmStart, dependency_order)
 from harma.study.space_check import check_space
 from harma.validate import is_num as _is_num
@@ -19,7 +20,7 @@ from harma.validate import is_scalar as _is_scalar
 
 def parse_search(c: Checker, value: Any, build: Callable[[Mapping[str, Any], str], RunConfig],
                   make: Callable[[Mapping[str, Any]], RunConfig], seeds: tuple[int, ...],
-                  scheduler: Scheduler) -> Search:
+                  scheduler: SchedulerSpec) -> Search:
     s = c.mapping("search", value, ("space", "sampler", "warm_start"), required=("space",))
     raw_space = s["space"]
     if not isinstance(raw_space, Mapping) or not raw_space:
@@ -29,9 +30,9 @@ def parse_search(c: Checker, value: Any, build: Callable[[Mapping[str, Any], str
     for key, spec in raw_space.items():
         if key not in valid:
             raise StudyError(f"{c.source}: search.space.{key}: unknown config key; valid keys: {', '.join(valid)}")
-        if key == "train.epochs" and scheduler.type == "asha":
-            raise StudyError(f"{c.source}: search.space.train.epochs: cannot be searched with an asha "
-                             f"scheduler (scheduler.max_epochs is train.epochs)")
+        if key == "train.epochs" and is_early_stopping(scheduler):
+            raise StudyError(f"{c.source}: search.space.train.epochs: cannot be searched with an early-stopping "
+                             f"scheduler ({scheduler.type}: scheduler.max_epochs is train.epochs)")
         space[key] = _parse_param(c, key, spec)
     base_values = hconfig.flat_dict(build({}, "base"))
     for key, spec in space.items():

@@ -27,7 +27,8 @@ import yaml
 
 from harma import config as hconfig
 from harma.results import fsio
-from harma.study.model import NAME_RE, ParamSpec, Scheduler, Search, Study
+from harma.schedulers.registry import scheduler_data
+from harma.study.model import NAME_RE, ParamSpec, Search, Study
 from harma.study.parse import load_study, resolve_study_path
 from harma.errors import StudyError
 
@@ -71,16 +72,12 @@ def _search_data(search: Search) -> dict[str, Any]:
     return data
 
 
-def _scheduler_data(scheduler: Scheduler) -> dict[str, Any]:
-    return dataclasses.asdict(scheduler) if scheduler.type == "asha" else {"type": "none"}
-
-
 def study_data(study: Study, base_config: str = BASE_FILE) -> dict[str, Any]:
     """The study as the mapping of a study file (what parse_study reads back to an equal Study)."""
     data: dict[str, Any] = {
         "name": study.name, "kind": study.kind, "base": {"config": base_config, "set": dict(study.base_set)},
         "objective": dataclasses.asdict(study.objective), "resources": dataclasses.asdict(study.resources),
-        "scheduler": _scheduler_data(study.scheduler), "storage": study.storage,
+        "scheduler": scheduler_data(study.scheduler), "storage": study.storage,
         "optuna_storage": study.optuna_storage}
     seeds = None if "train.seed" in study.base_set else list(study.seeds)   # else seeds come from base.set
     if study.kind == "replicate":
@@ -114,9 +111,10 @@ def trial_fields(study: Study) -> dict[str, Any]:
     """What a study's trials run: a change in any of these makes resumed trials differ from finished ones."""
     search = study.search
     fields = {"kind": study.kind, "seeds": study.seeds, "objective": study.objective,
-              "scheduler": study.scheduler, "optuna_storage": study.optuna_storage,
+              "optuna_storage": study.optuna_storage,
               "search.sampler": search.sampler if search else None, "replicate": study.replicate,
               "resources.workers_per_trial": study.resources.workers_per_trial}
+    fields.update({f"scheduler.{k}": v for k, v in scheduler_data(study.scheduler).items()})
     fields.update({f"search.space.{k}": spec for k, spec in (search.space.items() if search else ())})
     fields.update({f"arms.{arm}": overrides for arm, overrides in study.arms.items()})
     fields.update({f"base config {k}": v for k, v in study.base_values().items()
@@ -126,7 +124,7 @@ def trial_fields(study: Study) -> dict[str, Any]:
 
 def _all_fields(study: Study) -> dict[str, Any]:
     """trial_fields and everything else a snapshot keeps (for the round-trip check)."""
-    return {**trial_fields(study), "name": study.name, "resources": study.resources,
+    return {**trial_fields(study), "scheduler": study.scheduler, "name": study.name, "resources": study.resources,
             "num_samples": study.num_samples, "max_concurrent": study.max_concurrent, "base.set": study.base_set,
             "search.warm_start": study.search.warm_start if study.search else None}
 

@@ -4,8 +4,9 @@ Search studies draw trials from Optuna (ask/tell searcher); ablation studies run
 replicate studies rerun the top-k COMPLETE trials of a finished search study for each seed.  `resume=True`
 keeps every finished trial (from Parquet), reruns the unfinished ones and the FAILED ones a rerun may cure
 under their own ids (the trainer picks up their checkpoints and reports their recorded epochs again), rebuilds
-ASHA's rungs from the epochs table and, for a search, hands out the Optuna trials that were RUNNING before
-asking new ones, so no trial appears twice.  The whole run holds the study's driver lock (`harma.tune.lock`).
+the scheduler's records (ASHA's rungs, Hyperband's brackets) from the epochs table and, for a search, hands out
+the Optuna trials that were RUNNING before asking new ones, so no trial appears twice.  The whole run holds the
+study's driver lock (`harma.tune.lock`).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Any, Callable
 from harma.atomic import make_private_dirs, remove_debris
 from harma.results.schema import StudyColumns, record_from_row
 from harma.results.store import ResultsStore
+from harma.schedulers.base import is_early_stopping
 from harma.results.trials import (COMPLETE, FAILED, FINISHED, PRUNED, RUNNING, SEED_KEY, best_first,
                                   complete_count, importances_withheld, row_overrides)
 from harma.study.columns import epoch_objective, study_columns
@@ -116,18 +118,11 @@ def _report_importances(study: Study, store: ResultsStore, echo: Callable[..., N
 
 
 def _scheduler(study: Study, store: ResultsStore, resume: bool):
-    from ray.tune.schedulers import FIFOScheduler
+    """The study's Tune scheduler; on resume its state is rebuilt from the epochs table (harma.tune.scheduler)."""
+    from harma.tune.scheduler import tune_scheduler
 
-    from harma.tune.asha import ResumableASHA, rungs_from_epochs
-
-    if study.scheduler.type != "asha":
-        return FIFOScheduler()
-    recorded = {}
-    if resume:
-        recorded = rungs_from_epochs(store.read_epochs(study.name), study.objective.metric, study.objective.split)
-    s = study.scheduler
-    return ResumableASHA(epoch_objective(study), study.objective.mode, s.max_epochs, s.grace_period,
-                         s.reduction_factor, recorded)
+    epochs = store.read_epochs(study.name) if resume and is_early_stopping(study.scheduler) else None
+    return tune_scheduler(study, epochs)
 
 
 def _trial_resources(study: Study) -> dict[str, float]:

@@ -93,9 +93,10 @@ def search_score(bottleneck: int, gamma: float, lr: float, share: str) -> float:
         2 if share == "bishare" else 0)
 
 
-def write_search(store: ResultsStore, study: str = "srch", optuna_db: str | None = None, gpus: float = 1.0) -> None:
+def write_search(store: ResultsStore, study: str = "srch", optuna_db: str | None = None, gpus: float = 1.0,
+                 objective: tuple[str, str] = ("val_r_mean", "max")) -> None:
     rng = np.random.default_rng(1)
-    columns = StudyColumns(study, SEARCH_PARAMS)
+    columns = StudyColumns(study, SEARCH_PARAMS, *objective)
     for i, (b, g, lr, share, status, stop) in enumerate(SEARCH_TRIALS):
         score = search_score(b, g, lr, share)
         val = metrics(score, rng) if status != "FAILED" else None

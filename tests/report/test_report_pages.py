@@ -124,7 +124,7 @@ def test_importances_hidden_below_the_minimum_of_finished_trials(fake_root, tmp_
     html = build_study_report(store, "srch", tmp_path / "s").read_text()
     assert "search-importances" not in figure_ids(html)
     assert "hidden, since only n = 6 trials are COMPLETE" in html and "fewer than 10 finished" in html
-    assert "Epochs at which ASHA pruned trials: 2, 4." in html
+    assert "Epochs at which the scheduler pruned trials: 2, 4." in html
 
 
 def test_search_page_without_importances_says_why(tmp_path):
@@ -197,6 +197,49 @@ def test_index_lists_studies_with_counts_and_links(built_pages):
     csv = (built_pages["index"].parent / "studies.csv").read_text().splitlines()
     assert csv[0].startswith("study,kinds,trials,COMPLETE,PRUNED,FAILED,RUNNING")
     assert csv[1].startswith("abl,ablation,11,9,0,1,1,")
+
+
+def test_a_txt_r1_min_study_plots_and_indexes_its_objective(tmp_path):
+    """The learning curves, their CSV, labels and the index follow the study's objective (val txt_r1, min), not
+    val mR: the fake epochs hold txt_r1 = r_mean - 10 at every epoch."""
+    import pandas as pd
+    from fake_studies import write_search
+
+    from harma.report import build_index
+    from harma.report import search_figures as sf
+
+    store = ResultsStore(tmp_path / "r")
+    write_search(store, "txt", objective=("val_txt_r1", "min"))
+    write_search(store)
+    page = build_study_report(store, "txt", tmp_path / "out" / "txt")
+    html = page.read_text()
+    assert "Search: early stopping" in html and "ASHA" not in html
+    assert "Learning curves: val txt_r1 (min) by epoch per trial" in html
+    curves = pd.read_csv(page.parent / "search-asha-curves.csv")
+    epochs = store.read_epochs("txt")
+    val = epochs[epochs["split"] == "val"].set_index(["trial_id", "epoch", "metric"])["value"]
+    assert set(curves["objective"]) == {"val_txt_r1"}
+    assert len(curves) == (val.index.get_level_values("metric") == "txt_r1").sum()
+    for row in curves.to_dict("records"):
+        assert row["value"] == pytest.approx(val[(row["trial_id"], row["epoch"], "txt_r1")])
+        assert row["value"] == pytest.approx(val[(row["trial_id"], row["epoch"], "r_mean")] - 10)
+    fig = sf.curves_chart(curves, [2, 4], "val txt_r1 (min)")
+    assert fig.layout.yaxis.title.text == "val txt_r1 (min)" and "val mR" not in fig.layout.title.text
+
+    build_index(store, tmp_path / "out")
+    index = pd.read_csv(tmp_path / "out" / "studies.csv").set_index("study")
+    trials = {name: store.read_trials(name) for name in ("txt", "srch")}
+    done = {name: t[t["status"] == "COMPLETE"] for name, t in trials.items()}
+    best = done["txt"].sort_values("val_txt_r1").iloc[0]                  # min: the lowest val txt_r1
+    assert best["trial_id"] != done["txt"].sort_values("val_txt_r1").iloc[-1]["trial_id"]
+    assert index.loc["txt", "objective"] == "val txt_r1 (min)"
+    assert index.loc["txt", "best_objective"] == pytest.approx(best["val_txt_r1"])
+    assert index.loc["txt", "test_objective_of_best"] == pytest.approx(best["test_txt_r1"])
+    assert index.loc["txt", "test_r_mean_of_best"] == pytest.approx(best["test_r_mean"])
+    assert index.loc["srch", "objective"] == "val r_mean (max)"
+    assert index.loc["srch", "best_objective"] == pytest.approx(done["srch"]["val_r_mean"].max())
+    html = (tmp_path / "out" / "index.html").read_text()
+    assert "val txt_r1 (min)" in html and "best val mR" not in html
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:

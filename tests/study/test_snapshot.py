@@ -56,7 +56,10 @@ VARIANTS = {
         {"sampler": {"seed": None, "n_startup_trials": 2}, "warm_start": {"study": "other", "top_k": 3}}),
     "seed from base.set": lambda d: (d.pop("seeds"), d["base"]["set"].update({"train.seed": 11})),
     "no scheduler, no max_concurrent": lambda d: (d.pop("scheduler"), d.pop("max_concurrent")),
+    "hyperband scheduler": lambda d: d.update(scheduler=HYPERBAND),
+    "hyperband, default brackets": lambda d: d.update(scheduler={"type": "hyperband", "reduction_factor": 1.5}),
 }
+HYPERBAND = {"type": "hyperband", "max_epochs": 4, "grace_period": 1, "reduction_factor": 2, "brackets": 2}
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -181,7 +184,8 @@ def edit(data: dict, change) -> None:
     (lambda d: d["base"]["set"].update({"adapter.bottleneck": 32}), "base config adapter.bottleneck: 16 -> 32"),
     (lambda d: d.update(seeds=[1]), "seeds: (3407,) -> (1,)"),
     (lambda d: d["resources"].update(workers_per_trial=2), "resources.workers_per_trial: 1 -> 2"),
-    (lambda d: d["scheduler"].update(grace_period=2), "scheduler"),
+    (lambda d: d["scheduler"].update(grace_period=2), "scheduler.grace_period: 1 -> 2"),
+    (lambda d: d.update(scheduler=HYPERBAND), "scheduler.type: 'asha' -> 'hyperband'"),
 ])
 def test_resume_refuses_a_study_file_that_changes_trials(running, change, named):
     edit(running, change)
@@ -219,6 +223,20 @@ def test_save_on_resume_refuses_too(running):
     edit(running, lambda d: d.update(seeds=[1]))
     with pytest.raises(StudyError, match="differs from the snapshot"):
         save_study_snapshot(load_study("studies/smoke.yaml"), resume=True)
+
+
+def test_resume_refuses_a_changed_bracket_count(running, monkeypatch, capsys):
+    edit(running, lambda d: d.update(scheduler=HYPERBAND))
+    Path("results/snapshots/smoke/study.yaml").unlink()
+    save_study_snapshot(load_study("studies/smoke.yaml"))          # the study ran with 2 brackets
+    assert read_snapshot("results", "smoke").scheduler == load_study("studies/smoke.yaml").scheduler
+    monkeypatch.setattr(runner, "run_study", lambda *a, **k: pytest.fail("run_study was called"))
+    edit(running, lambda d: d.update(scheduler={**HYPERBAND, "brackets": 1}))
+    assert main(["study", "resume", "smoke"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "differs from the snapshot" in err[0] and "scheduler.brackets: 2 -> 1" in err[0], err
+    edit(running, lambda d: d.update(scheduler=HYPERBAND))
+    assert find_study("smoke", resume=True).scheduler.brackets == 2
 
 
 def test_a_new_run_keeps_the_snapshot_of_a_study_that_has_results(running):

@@ -136,7 +136,7 @@ SEARCH_ERRORS = [
     (["seeds"], [1, "two"], "seeds"),
     (["seeds"], [1, 1], "seeds"),
     (["seeds"], 5, "seeds"),
-    (["scheduler", "type"], "hyperband", "scheduler.type"),
+    (["scheduler", "type"], "pbt", "scheduler.type"),
     (["scheduler", "grace_period"], 0, "scheduler.grace_period"),
     (["scheduler", "grace_period"], 5, "scheduler.grace_period"),
     (["scheduler", "grace_perod"], 1, "unknown key scheduler.grace_perod"),

@@ -96,6 +96,8 @@ def test_txt_r1_min_ranks_the_same_trial_first_everywhere(tmp_path, capsys):
     assert top["objective"].tolist() == [1.5, 4.0, 9.0]
     index = index_rows(["txtmin"], {"txtmin": trials}).iloc[0]
     assert index["test_r_mean_of_best"] == row["test_r_mean"]
+    assert (index["objective"], index["best_objective"]) == ("val txt_r1 (min)", 1.5)
+    assert index["test_objective_of_best"] == row["test_txt_r1"]
 
 
 def test_the_objective_goes_by_one_name_per_concept(tmp_path):
@@ -112,3 +114,4 @@ def test_the_objective_goes_by_one_name_per_concept(tmp_path):
     raw = yaml.safe_load(open("studies/smoke.yaml"))
     assert raw["scheduler"]["type"] == "asha"
     assert _scheduler(study, store, resume=False)._metric_name == epoch_objective(study)
+
