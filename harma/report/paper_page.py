@@ -53,12 +53,16 @@ def paper_summary(rows: pd.DataFrame) -> pd.DataFrame:
                                       "difference"])
 
 
+def _signed(value: float) -> str:
+    return "–" if pd.isna(value) else f"{value:+.2f}"
+
+
 def _seed_view(rows: pd.DataFrame, split: str) -> pd.DataFrame:
     return pd.DataFrame({
         "arm": rows["arm"], "seed": rows["seed"].map(lambda v: "–" if pd.isna(v) else str(int(v))),
         "trial": rows["trial_id"], "metric": rows["metric"].map(lambda m: f"{split} {NAMES.get(m, m)}"),
         "paper": rows["paper"].map(fmt), "ours": rows["ours"].map(fmt),
-        "ours − paper": rows["difference"].map(lambda v: f"{v:+.2f}")})
+        "ours − paper": rows["difference"].map(_signed)})
 
 
 def _summary_view(summary: pd.DataFrame, split: str) -> pd.DataFrame:
@@ -67,7 +71,7 @@ def _summary_view(summary: pd.DataFrame, split: str) -> pd.DataFrame:
         "seeds": summary["seeds"].astype(str), "paper": summary["paper"].map(fmt),
         "ours (mean ± 95% CI)": [fmt_ci(r.ours_mean, r.ci_low, r.ci_high, int(r.seeds))
                                  for r in summary.itertuples(index=False)],
-        "mean ours − paper": summary["difference"].map(lambda v: f"{v:+.2f}")})
+        "mean ours − paper": summary["difference"].map(_signed)})
 
 
 def add_paper_section(page: Page, done: pd.DataFrame, arms: list[str], spec: StudySpec | None) -> None:
