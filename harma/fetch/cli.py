@@ -12,12 +12,13 @@ from pathlib import Path
 
 
 def _weights(args: argparse.Namespace) -> int:
-    from harma.fetch.sources import WEIGHTS, weights_name
+    from harma.fetch.sources import ALIASES, WEIGHTS, weights_name
 
     if args.list or not args.spec:
         for entry in WEIGHTS.values():
             print(f"{entry.name:<20s} {entry.file.repo_id}:{entry.file.filename}@{entry.file.revision}  "
                   f"{entry.about}")
+        print("also: " + ", ".join(f"{alias} = {name}" for alias, name in ALIASES.items()))
         return 0
     from harma.fetch.weights import fetch_weights
 

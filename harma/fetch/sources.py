@@ -2,7 +2,7 @@
 
 `WEIGHTS` names the backbones the shipped configs use (`georsclip-vit-b-32`, `laion2b-vit-b-32`,
 `openai-vit-b-32`; the last two are the Hugging Face repos behind open_clip's pretrained tags
-`laion2b_s34b_b79k` and `openai` for ViT-B-32).  `parse_weights_spec` reads what a user may write for
+`laion2b_s34b_b79k` and `openai` for ViT-B-32, also accepted as `ViT-B-32:laion2b_s34b_b79k`, `ViT-B-32:openai`).  `parse_weights_spec` reads what a user may write for
 `model.weights` or `harma fetch weights`: a name, `hf:REPO:FILE[@REVISION]`, or (on the command line)
 `REPO:FILE`; anything else is a local path (None).  `RSICD_PARQUET` lists the three Parquet files of the
 `arampacha/rsicd` data set.  A known sha256 (`HubFile.sha256`, from the Hub's LFS pointer of that commit)
@@ -62,6 +62,9 @@ WEIGHTS: dict[str, WeightsEntry] = {e.name: e for e in (
                  "open_clip ViT-B-32 openai, QuickGELU (set model.quick_gelu=true)"),
 )}
 
+# open_clip's own spelling of the same weights (ARCH:TAG), accepted wherever a name is
+ALIASES = {"ViT-B-32:laion2b_s34b_b79k": "laion2b-vit-b-32", "ViT-B-32:openai": "openai-vit-b-32"}
+
 RSICD_REPO = "arampacha/rsicd"
 RSICD_PARQUET: dict[str, HubFile] = {
     "train": HubFile(RSICD_REPO, "data/train-00000-of-00001.parquet", RSICD_COMMIT, "dataset",
@@ -96,6 +99,7 @@ def parse_weights_spec(value: str | None, command_line: bool = False) -> HubFile
     always resolve; a bare `REPO:FILE` only on the command line (`command_line`), where no path is expected."""
     if not value:
         return None
+    value = ALIASES.get(value, value)
     if value in WEIGHTS:
         return WEIGHTS[value].file
     if value.startswith(HF_PREFIX):

@@ -192,6 +192,7 @@ def test_offline_cli_honours_the_environment_and_imports_no_torch(tmp_path):
 
 def test_names_and_specs():
     assert parse_weights_spec(NAME) == WEIGHTS[NAME].file
+    assert parse_weights_spec("ViT-B-32:laion2b_s34b_b79k") == WEIGHTS["laion2b-vit-b-32"].file   # open_clip's
     assert parse_weights_spec("hf:a/b:dir/w.pt@v1") == HubFile("a/b", "dir/w.pt", "v1")
     assert parse_weights_spec("hf:a/b:w.bin") == HubFile("a/b", "w.bin", "main")
     assert parse_weights_spec("checkpoints/x.pt") is None and parse_weights_spec(None) is None
