@@ -1,4 +1,4 @@
-"""The `harma` command: train, eval, model info, data synth, study run/status/resume, results and report.
+"""The `harma` command: train, eval, model info, data synth/check, fetch, study run/status/resume, results, report.
 
 Each subcommand imports its module only when run, so `harma train` works without Ray or plotly installed.
 Every harma error (`harma.errors.HarmaError`: bad config, data, weights, study or results files, a file that
@@ -46,14 +46,20 @@ def _print_epoch(record: EpochRecord) -> None:
 
 
 def check_train_inputs(cfg) -> None:
-    """What would fail a training run later, refused now: an image size the arch cannot take, a batch larger
-    than each process's share of the train split, an output folder this process cannot write."""
+    """What would fail a training run later, refused now: an image size the arch cannot take, a data set whose
+    annotation or image files are missing or shared between splits (harma.data.check, no decoding), weights
+    named but not fetched, a batch larger than each process's share of the train split, an output folder this
+    process cannot write."""
     from harma import distributed
+    from harma.data.check import check_data_inputs
     from harma.data.split_size import check_batch_fits
     from harma.model.build import check_image_size
+    from harma.model.weights import resolve_weights
     from harma.writable import write_problem
 
     check_image_size(cfg)
+    check_data_inputs(cfg.data)
+    resolve_weights(cfg.model.weights, verify=False)
     check_batch_fits(cfg, world=distributed.env_world_size())
     problem = write_problem(cfg.train.out_dir)
     if problem:
@@ -124,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from harma.data.cli import add_data_commands
     add_data_commands(sub)
+    from harma.fetch.cli import add_fetch_commands
+    add_fetch_commands(sub)
     _add_optional(sub, "harma.results.cli", "add_results_commands")
     _add_optional(sub, "harma.study_cli", "add_study_commands")
     _add_optional(sub, "harma.report.cli", "add_report_commands")

@@ -31,6 +31,11 @@ class WeightsError(HarmaError, RuntimeError):
     """A backbone weights file is missing, unreadable or does not fit the arch."""
 
 
+class FetchError(HarmaError, RuntimeError):
+    """A weights file or data set cannot be fetched or fails its check (offline, unreachable, not found, a sha256
+    that differs from the one recorded); the message names the file and what to download by hand, and where."""
+
+
 class InjectionError(HarmaError, RuntimeError):
     """The backbone does not have the structure adapters are injected into."""
 

@@ -20,6 +20,7 @@ from harma.model.adapters import adapter_parameters
 from harma.model.freeze import freeze_all_but_adapters
 from harma.model.inject import inject_adapters
 from harma.model.layout import seq_first_self_attention
+from harma.model.weights import resolve_weights
 
 # A test-sized CLIP (random init only): 2 blocks per tower, 32-pixel images, full BPE vocabulary.  The vision
 # tower average-pools its patch tokens: at random init a class-token readout gives every image nearly the same
@@ -135,7 +136,7 @@ def build_model(cfg: RunConfig) -> HarmaModel:
     self-attention gets its input in the one-GEMM layout (harma.model.layout)."""
     clip = build_clip(cfg.model.arch, cfg.model.quick_gelu)
     if cfg.model.weights:
-        load_backbone_weights(clip, read_state_dict(cfg.model.weights), cfg.model.weights)
+        load_backbone_weights(clip, read_state_dict(resolve_weights(cfg.model.weights)), cfg.model.weights)
     inject_adapters(clip, cfg.adapter)
     seq_first_self_attention(clip)
     model = HarmaModel(clip, cfg.loss.temp_init, cfg.loss.temp_min, train_temperature=trains_temperature(cfg))

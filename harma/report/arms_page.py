@@ -2,7 +2,8 @@
 
 Arm definitions, summary tables (test and val retrieval, trainable parameters, cost in GPU-hours or CPU
 core-hours, see harma.report.cost; mean ± 95% CI over seeds), the
-chart of mR per arm, paired differences to the reference arm with their tests and Holm-adjusted p-values,
+chart of mR per arm, the published numbers against every seed when the study has a paper file
+(harma.report.paper_page), paired differences to the reference arm with their tests and Holm-adjusted p-values,
 and per-arm learning curves.  Only COMPLETE trials count; the sections say how many others were left out.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from harma.report.cost import CostBasis, add_cost, cost_basis
 from harma.report.figures import arms_chart, curves_chart, paired_chart
 from harma.report.frames import arm_order, complete_per_seed, exclusion_text
 from harma.report.html import Page, fmt, fmt_ci, fmt_p
+from harma.report.paper_page import add_paper_section
 from harma.report.spec import StudySpec, base_text, base_values
 from harma.report.stats import CI_METHOD, MIN_TEST_PAIRS, WILCOXON_MIN_PAIRS
 
@@ -113,6 +115,7 @@ def add_arms_sections(page: Page, kind: str, trials: pd.DataFrame, epochs: pd.Da
     sec.figure(f"{kind}-arms", arms_chart(summary, seeds, names), "Dots: mean; bars: 95% t-interval, cut to "
                "[0, 100]; faint dots: individual seeds; the axis labels give each arm's number of seeds.",
                f"{kind}-summary.csv")
+    add_paper_section(page, done, names, spec)
     _paired_section(page, kind, title, done, names, reference)
     _curves_section(page, kind, title, done, epochs, names)
 

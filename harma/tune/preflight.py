@@ -4,8 +4,9 @@ The results storage must be writable by this process: a local `storage` folder (
 it), and the folder of a local Optuna storage (`sqlite:///PATH`, `journal:PATH`); a bucket is left to its first
 write.  With an address other than `auto` (from `--address` or RAY_ADDRESS) there must be a Ray cluster
 answering there (harma.tune.ray_probe), so a wrong port fails in seconds instead of a `ray.init` that retries
-for minutes.  A search's Optuna storage file that exists must open.  Errors are StudyErrors (or an
-OptunaStorageError) naming the study file and key, or ClusterErrors naming the address.
+for minutes.  A search's Optuna storage file that exists must open.  The base config's data set must be there
+(harma.data.check's quick part).  Errors are StudyErrors (or an OptunaStorageError, a DataError) naming the
+study file and key, or ClusterErrors naming the address.
 """
 from __future__ import annotations
 
@@ -64,8 +65,21 @@ def check_optuna_storage(study: Study) -> None:
     study_storage(study)
 
 
+def check_study_data(study: Study) -> None:
+    """The base run config's data set: annotation and image files there, no image in two splits (no decoding;
+    a synthetic set is skipped): harma.data.check.  A DataError naming the study file otherwise."""
+    from harma.data.check import check_data_inputs
+    from harma.errors import DataError
+
+    try:
+        check_data_inputs(study.run_config().data)
+    except DataError as exc:
+        raise DataError(f"{study.source}: base: {exc}") from None
+
+
 def preflight(study: Study, address: str | None) -> None:
-    """check_storage, check_optuna_storage, then check_address."""
+    """check_storage, check_optuna_storage, check_address, then check_study_data."""
     check_storage(study)
     check_optuna_storage(study)
     check_address(address)
+    check_study_data(study)
