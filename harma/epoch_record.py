@@ -15,10 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
+from harma.terms import EVAL_SPLITS
 from harma.metrics import METRIC_KEYS
 
 LOSS = "loss"                                   # the weighted total; its term `t` is `loss_t`
-EVAL_SPLITS = ("val", "test")
 TRAIN_SPLIT = "train"
 TRAIN_RATES = ("lr", "images_per_s")            # the train curves besides the loss terms
 MEMORY_KEYS = ("peak_rss_bytes", "peak_gpu_bytes")

@@ -75,7 +75,7 @@ def _add_report_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from harma.results.overrides import set_command
+    from harma.results.overrides import train_command
     from harma.results.store import ResultsStore
     from harma.results.trials import best_first, objective_label, row_overrides
     from harma.study.snapshot import find_study
@@ -95,7 +95,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         overrides = {**study.base_set, **row_overrides(best)}
         print(f"best so far by {objective_label(done.head(1))}: {best['trial_id']} {best['objective']} "
               f"{best[best['objective']]:.2f} (test r_mean {best['test_r_mean']:.2f})")
-        print(f"  reproduce: harma train --config {study.base_config} {set_command(overrides)}")
+        print(f"  reproduce: {train_command(study.base_config, overrides)}")
     if study.kind == "search":
         _print_importances(study, store, trials)
     return 0

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harma.config import apply_overrides, to_dict
+from harma.config import to_dict
 from harma.epoch_record import TrainSummary
 from harma.results.schema import StudyColumns
 from harma.results.store import ResultsStore

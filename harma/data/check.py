@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from harma.config import DataConfig
 from harma.data.annotations import load_eval_annotations, load_train_annotations
 from harma.errors import DataError
+from harma.terms import DATA_SPLITS
 
-SPLITS = ("train", "val", "test")
+SPLITS = DATA_SPLITS
 SHOWN_IN_ERROR = 3
 SKIP_ENV = "HARMA_SKIP_DATA_CHECK"
 

@@ -12,11 +12,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from harma.terms import DATA_SPLITS
 from harma.data.annotations import load_eval_annotations, load_train_annotations
 from harma.errors import DataError, FetchError
 from harma.fetch.install import safe_relative, sha256_bytes
 
-SPLITS = ("train", "val", "test")
+SPLITS = DATA_SPLITS
 
 
 @dataclass(frozen=True)

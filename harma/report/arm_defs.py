@@ -14,9 +14,10 @@ from typing import Any
 import pandas as pd
 
 from harma.report.frames import param_columns
-from harma.report.overrides import format_value
+from harma.results.overrides import format_value
 from harma.report.spec import StudySpec
-from harma.results.trials import SEED_KEY, param_column, param_key
+from harma.results.trials import param_column, param_key
+from harma.terms import SEED_KEY
 
 BASE = "(base)"
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from harma.results.trials import COMPLETE, KINDS, STATUSES, param_columns
+from harma.results.trials import COMPLETE, STATUSES, param_columns
+from harma.terms import KINDS
 
 STATUS_ORDER = STATUSES
 NO_ARM = "(no arm)"

@@ -13,7 +13,6 @@ Everything that comes from users (study, arm and parameter names, error messages
 from __future__ import annotations
 
 import html
-import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ import plotly.offline
 
 from harma.atomic import check_replaceable, write_text_atomic
 from harma.errors import WriteError
+from harma.results.trials import is_missing
 from harma.report.folder import replace_report_folder, report_target
 
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
@@ -256,12 +256,9 @@ def _holds(path: Path, text: str) -> bool:
 
 
 # cell formatting ------------------------------------------------------------------------------------------
-def _bad(v: object) -> bool:
-    return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
-
 
 def fmt(v: object, digits: int = 2) -> str:
-    if _bad(v):
+    if is_missing(v):
         return "–"
     if isinstance(v, (int,)) and not isinstance(v, bool):
         return f"{v:,}"
@@ -272,17 +269,17 @@ def fmt(v: object, digits: int = 2) -> str:
 
 
 def fmt_count(v: object) -> str:
-    return "–" if _bad(v) else f"{int(round(float(v))):,}"
+    return "–" if is_missing(v) else f"{int(round(float(v))):,}"
 
 
 def fmt_ci(mean: float, low: float, high: float, n: int, digits: int = 2, count: bool = False,
            clipped: bool = False) -> str:
     """'31.25 ± 0.84' (half-width of the interval), '0.50 [0.00, 3.10] clipped' when the interval was cut to
     its metric's range, or '31.25 (n=1)' when there is no interval."""
-    if n == 0 or _bad(mean):
+    if n == 0 or is_missing(mean):
         return "–"
     m = f"{mean:,.0f}" if count else f"{mean:.{digits}f}"
-    if _bad(low) or _bad(high):
+    if is_missing(low) or is_missing(high):
         return f"{m} (n={n})"
     if clipped:
         return f"{m} [{low:.{digits}f}, {high:.{digits}f}] clipped"
@@ -292,6 +289,6 @@ def fmt_ci(mean: float, low: float, high: float, n: int, digits: int = 2, count:
 
 
 def fmt_p(p: float) -> str:
-    if _bad(p):
+    if is_missing(p):
         return "–"
     return "<0.001" if p < 0.001 else f"{p:.3f}"

@@ -16,7 +16,7 @@ from harma.report.cost import COST, CostBasis, add_cost, best_so_far_by_cost, co
 from harma.report.frames import exclusion_text, fixed_params, searched_params, trial_numbers
 from harma.report.html import Page, Section, fmt, fmt_count
 from harma.report.importance import param_importances
-from harma.report.overrides import format_value
+from harma.results.overrides import format_value
 from harma.report.spec import StudySpec, base_text, train_command
 from harma.results.trials import (MIN_IMPORTANCE_TRIALS, complete_count, objective_label, param_key,
                                   row_overrides)

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from harma.errors import SpecError
-from harma.report.overrides import set_tokens
+from harma.results.overrides import set_tokens
+from harma.results.trials import is_missing
+from harma.results.overrides import train_command as reproduce_command
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class StudySpec:
 
     def trial_overrides(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Every override a trial ran with: the base overrides, then the trial's own parameters."""
-        return {**self.base_set, **{k: v for k, v in params.items() if not _is_na(v)}}
+        return {**self.base_set, **{k: v for k, v in params.items() if not is_missing(v)}}
 
 
 def load_spec(path: str | os.PathLike) -> StudySpec:
@@ -86,26 +88,7 @@ def _snapshot_spec(study: str, results: str) -> StudySpec | None:
 def train_command(spec: StudySpec, params: Mapping[str, Any]) -> str:
     """`harma train --config BASE --set KEY=VALUE ...`: the base overrides and the trial's parameters, each
     written so that the CLI parses it back to the same value."""
-    tokens = set_tokens(spec.trial_overrides(params))
-    line = f"harma train --config {_quote(spec.base_config)}"
-    return f"{line} --set {' '.join(tokens)}" if tokens else line
-
-
-def _quote(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)
-
-
-def _is_na(value: Any) -> bool:
-    if value is None:
-        return True
-    try:
-        import pandas as pd
-
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
+    return reproduce_command(spec.base_config, spec.trial_overrides(params))
 
 
 def base_values(spec: StudySpec) -> dict[str, Any]:

@@ -14,7 +14,8 @@ from harma.results.schema import (
     trial_schema,
 )
 from harma.results.store import ResultsStore
-from harma.results.trials import KINDS, STATUSES, param_columns
+from harma.results.trials import STATUSES, param_columns
+from harma.terms import KINDS
 
 __all__ = [
     "ResultsStore", "StudyColumns", "SCHEMA_VERSION", "SchemaVersionError", "RecordError", "METRIC_KEYS",

@@ -60,7 +60,7 @@ def run_show(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from harma.results.store import ResultsStore
-    from harma.results.trials import objective_values
+    from harma.results.trials import is_missing, objective_values
 
     store = ResultsStore(args.results)
     _check_study(store, args.study)
@@ -68,7 +68,7 @@ def run_show(args: argparse.Namespace) -> int:
     if len(trials) == 0:
         print(f"no trials in {args.study}")
         return 0
-    view = trials.assign(objective=[f"{o} {v:.2f}" if v == v else f"{o} -"
+    view = trials.assign(objective=[f"{o} -" if is_missing(v) else f"{o} {v:.2f}"
                                     for o, v in zip(trials["objective"], objective_values(trials))])
     with pd.option_context("display.max_rows", None, "display.width", 160):
         print(view[SUMMARY_COLUMNS].to_string(index=False))

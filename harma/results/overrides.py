@@ -56,6 +56,13 @@ def set_tokens(params: Mapping[str, Any]) -> list[str]:
     return tokens
 
 
+def train_command(base_config: str, params: Mapping[str, Any]) -> str:
+    """`harma train --config BASE --set KEY=VALUE ...`: the line that reproduces a trial from its base config."""
+    command = set_command(params)
+    line = f"harma train --config {shlex.quote(base_config)}"
+    return f"{line} {command}" if command else line
+
+
 def set_command(params: Mapping[str, Any]) -> str:
     """`--set a.b=1 c.d=x` for the given parameters ('' when there are none)."""
     tokens = set_tokens(params)

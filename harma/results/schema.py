@@ -21,7 +21,8 @@ from typing import Any
 import pyarrow as pa
 
 from harma.errors import RecordError, SchemaVersionError
-from harma.results.trials import KINDS, MODES, STATUSES, is_missing, plain, param_column, row_overrides
+from harma.results.trials import STATUSES, is_missing, plain, param_column, row_overrides
+from harma.terms import KINDS, MODES
 from harma.results.values import RECALL_COLUMNS, check_record
 
 SCHEMA_VERSION = "2.1"          # 2.1 added error_type

@@ -14,15 +14,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
+from harma.terms import MODES
 
 COMPLETE, PRUNED, FAILED, RUNNING = "COMPLETE", "PRUNED", "FAILED", "RUNNING"
 STATUSES = (COMPLETE, PRUNED, FAILED, RUNNING)
 FINISHED = (COMPLETE, PRUNED, FAILED)
 OBSERVED = (COMPLETE, PRUNED)          # finished with an objective value
-KINDS = ("search", "ablation", "replicate")
-MODES = ("max", "min")
 PARAM_PREFIX = "param."
-SEED_KEY = "train.seed"
 MIN_IMPORTANCE_TRIALS = 10     # importances are shown from this many COMPLETE trials on: fewer mostly give noise
 
 

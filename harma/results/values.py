@@ -18,10 +18,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from harma.terms import EVAL_SPLITS
 from harma.errors import RecordError, ResultsFileError
 from harma.metrics import METRIC_KEYS, REPORTED_KEYS
 
-RECALL_SPLITS = ("val", "test")
+RECALL_SPLITS = EVAL_SPLITS
 RECALL_COLUMNS = tuple(f"{split}_{m}" for split in RECALL_SPLITS for m in METRIC_KEYS)
 
 

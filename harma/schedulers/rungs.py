@@ -11,9 +11,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from harma.terms import MODES
 from harma.schedulers.base import CONTINUE, STOP, Decision, KeyChecker, Observation
 
-MODES = ("max", "min")
 
 
 def rung_epochs(max_epochs: int, grace_period: float, reduction_factor: float, skip: int = 0) -> list[int]:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 from harma.epoch_record import best_metric_key, metric_key
 from harma.results.schema import OBJECTIVE_COLUMNS, RecordError, StudyColumns, merge_kinds, param_kind, trial_column
-from harma.results.trials import SEED_KEY
+from harma.terms import SEED_KEY
 from harma.study.model import Study
 from harma.errors import StudyError
 

@@ -22,10 +22,9 @@ from harma.errors import StudyError
 from harma import config as hconfig
 from harma.config import RunConfig
 from harma.schedulers.base import SchedulerSpec
+from harma.terms import EVAL_SPLITS, SEED_KEY
 
-KINDS = ("search", "ablation", "replicate")
-MODES = ("max", "min")
-SPLITS = ("val", "test")
+SPLITS = EVAL_SPLITS
 PARAM_TYPES = ("float", "int", "categorical")
 STORAGE_SCHEMES = ("s3", "gs", "file")
 OPTUNA_URL_SCHEMES = ("sqlite", "postgresql", "mysql")
@@ -132,6 +131,13 @@ class Replicate:
     seeds: tuple[int, ...]
 
 
+def trial_base(base_set: Mapping[str, Any], seed: int, objective: Objective) -> dict[str, Any]:
+    """The overrides every run config of a study starts from: `base.set`, a seed, and the study's objective
+    (`train.objective`, `train.objective_mode`: the trainer picks its best epoch on it)."""
+    return {**base_set, SEED_KEY: seed, "train.objective": objective.metric,
+            "train.objective_mode": objective.mode}
+
+
 @dataclass(frozen=True)
 class Study:
     name: str
@@ -155,8 +161,7 @@ class Study:
     def run_config(self, overrides: Mapping[str, Any] | None = None) -> RunConfig:
         """Base config + `base.set` + `train.seed = seeds[0]` + the study's objective (`train.objective`,
         `train.objective_mode`: the trainer picks its best epoch on it) + the given dotted overrides."""
-        merged = {**self.base_set, "train.seed": self.seeds[0], "train.objective": self.objective.metric,
-                  "train.objective_mode": self.objective.mode, **dict(overrides or {})}
+        merged = {**trial_base(self.base_set, self.seeds[0], self.objective), **dict(overrides or {})}
         return hconfig.load_config(self.base_config, merged)
 
     def base_values(self) -> dict[str, Any]:
@@ -174,7 +179,7 @@ class Study:
         if self.kind != "ablation":
             raise StudyError(f"{self.source}: kind: trial_overrides() needs kind ablation, got {self.kind!r}"
                              + ("; use replicate_overrides(candidates)" if self.kind == "replicate" else ""))
-        return [(arm, seed, {**overrides, "train.seed": seed})
+        return [(arm, seed, {**overrides, SEED_KEY: seed})
                 for seed in self.seeds for arm, overrides in self.arms.items()]
 
     def replicate_overrides(self, candidates: Sequence[tuple[str, Mapping[str, Any]]]
@@ -184,7 +189,7 @@ class Study:
         if self.kind != "replicate" or self.replicate is None:
             raise StudyError(f"{self.source}: kind: replicate_overrides() needs kind replicate, got {self.kind!r}")
         chosen = list(candidates)[: self.replicate.top_k]
-        return [(label, seed, {**dict(overrides), "train.seed": seed})
+        return [(label, seed, {**dict(overrides), SEED_KEY: seed})
                 for seed in self.seeds for label, overrides in chosen]
 
     # -- storage ----------------------------------------------------------------------------------------

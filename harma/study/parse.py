@@ -21,9 +21,10 @@ from harma.metrics import METRIC_KEYS
 from harma.study.checker import Checker, read_yaml
 from harma.schedulers.base import SchedulerSpec, is_early_stopping
 from harma.schedulers.registry import parse_scheduler
-from harma.study.model import (KIND_ONLY_KEYS, KINDS, MODES, OPTUNA_URL_SCHEMES, SPLITS, STORAGE_SCHEMES, TOP_KEYS,
-                               Objective, Replicate, Resources, Search, Study, _scheme)
+from harma.study.model import (KIND_ONLY_KEYS, OPTUNA_URL_SCHEMES, SPLITS, STORAGE_SCHEMES, TOP_KEYS, Objective,
+                               Replicate, Resources, Search, Study, _scheme, trial_base)
 from harma.study.parse_space import parse_search
+from harma.terms import KINDS, MODES, SEED_KEY
 
 def resolve_study_path(name_or_path: str | os.PathLike) -> Path:
     """A study file path, or a bare name looked up as `studies/<name>.yaml` in the working directory."""
@@ -57,7 +58,8 @@ def parse_study(data: Any, source: str = "<study>", folder: str | os.PathLike = 
     if replicate is not None:
         seeds = replicate.seeds
     resources = _parse_resources(c, data.get("resources"))
-    make = _run_config_maker(base_config, {**base_set, "train.seed": seeds[0]}, resources.workers_per_trial)
+    objective = _parse_objective(c, data.get("objective"))
+    make = _run_config_maker(base_config, trial_base(base_set, seeds[0], objective), resources.workers_per_trial)
 
     def build(overrides: Mapping[str, Any], key: str) -> RunConfig:
         try:
@@ -81,20 +83,12 @@ def parse_study(data: Any, source: str = "<study>", folder: str | os.PathLike = 
     arms = _parse_arms(c, data, build) if kind == "ablation" else {}
     _refuse_objective_overrides(source, base_set, arms, search)
 
-    storage = c.string("storage", data.get("storage", "results"), "a local path or an s3:// gs:// file:// URI")
-    if "://" in storage and _scheme(storage) not in STORAGE_SCHEMES:
-        raise c.fail("storage", "a local path or an s3:// gs:// file:// URI", storage)
-    optuna_storage = _parse_optuna_storage(c, data.get("optuna_storage"))
-    if kind == "search" and optuna_storage is None and _scheme(storage) in ("s3", "gs"):
-        raise c.fail("optuna_storage", f"a sqlite:///, postgresql://, mysql:// URL or journal:<path> "
-                                       f"when storage is remote ({storage})", None)
+    storage, optuna_storage = _parse_storage(c, data, kind)
     max_concurrent = data.get("max_concurrent")
     if max_concurrent is not None:
         max_concurrent = c.integer("max_concurrent", max_concurrent, minimum=1)
-
     return Study(
-        name=name, kind=kind, base_config=base_config, base_set=base_set,
-        objective=_parse_objective(c, data.get("objective")),
+        name=name, kind=kind, base_config=base_config, base_set=base_set, objective=objective,
         resources=resources,
         seeds=seeds, scheduler=scheduler, storage=storage, optuna_storage=optuna_storage,
         num_samples=num_samples, max_concurrent=max_concurrent, search=search, arms=arms,
@@ -103,6 +97,18 @@ def parse_study(data: Any, source: str = "<study>", folder: str | os.PathLike = 
 
 
 OBJECTIVE_KEYS = ("train.objective", "train.objective_mode")   # set from the study's `objective`
+
+
+def _parse_storage(c: Checker, data: dict, kind: str) -> tuple[str, str | None]:
+    """(`storage`, `optuna_storage`): a search on a bucket needs an Optuna storage it can lock."""
+    storage = c.string("storage", data.get("storage", "results"), "a local path or an s3:// gs:// file:// URI")
+    if "://" in storage and _scheme(storage) not in STORAGE_SCHEMES:
+        raise c.fail("storage", "a local path or an s3:// gs:// file:// URI", storage)
+    optuna_storage = _parse_optuna_storage(c, data.get("optuna_storage"))
+    if kind == "search" and optuna_storage is None and _scheme(storage) in ("s3", "gs"):
+        raise c.fail("optuna_storage", f"a sqlite:///, postgresql://, mysql:// URL or journal:<path> "
+                                       f"when storage is remote ({storage})", None)
+    return storage, optuna_storage
 
 
 def _run_config_maker(base_config: str, base_overrides: Mapping[str, Any], world: int
@@ -151,7 +157,7 @@ def _parse_base(c: Checker, value: Any, folder: Path) -> tuple[str, dict[str, An
 def _parse_seeds(c: Checker, data: dict, base_set: dict, base_cfg: RunConfig) -> tuple[int, ...]:
     if "seeds" not in data:
         return (base_cfg.train.seed,)
-    if "train.seed" in base_set:
+    if SEED_KEY in base_set:
         raise StudyError(f"{c.source}: base.set.train.seed: remove it; the seed comes from `seeds`")
     return c.seeds("seeds", data["seeds"])
 
@@ -246,7 +252,7 @@ def _parse_arms(c: Checker, data: dict, build: Callable[[Mapping[str, Any], str]
     for arm, overrides in value.items():
         c.name(f"arms.{arm}", arm)
         ov = c.overrides(f"arms.{arm}", overrides)
-        if "train.seed" in ov:
+        if SEED_KEY in ov:
             raise StudyError(f"{c.source}: arms.{arm}.train.seed: remove it; the seed comes from `seeds`")
         build(ov, f"arms.{arm}")
         arms[arm] = ov
@@ -261,7 +267,7 @@ def _parse_replicate(c: Checker, data: dict, top_seeds: tuple[int, ...], base_se
     if "seeds" in rep:
         if "seeds" in data:
             raise StudyError(f"{c.source}: replicate.seeds: give the seeds once, here or as top-level seeds")
-        if "train.seed" in base_set:
+        if SEED_KEY in base_set:
             raise StudyError(f"{c.source}: base.set.train.seed: remove it; the seed comes from replicate.seeds")
         seeds = c.seeds("replicate.seeds", rep["seeds"])
     return Replicate(

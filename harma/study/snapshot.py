@@ -31,13 +31,13 @@ from harma.schedulers.registry import scheduler_data
 from harma.study.model import NAME_RE, ParamSpec, Search, Study
 from harma.study.parse import load_study, resolve_study_path
 from harma.errors import StudyError
+from harma.terms import SEED_KEY
 
 SNAPSHOTS = "snapshots"
 STUDY_FILE = "study.yaml"
 BASE_FILE = "base.yaml"
 DEFAULT_STORAGE = next(f.default for f in dataclasses.fields(Study) if f.name == "storage")
 FREE_BASE_KEYS = hconfig.RESUME_FREE_KEYS - {"train.epochs"}   # base config keys that do not change a trial
-SEED_KEY = "train.seed"                                        # compared as `seeds`
 SHOWN = 6
 
 
@@ -79,7 +79,7 @@ def study_data(study: Study, base_config: str = BASE_FILE) -> dict[str, Any]:
         "objective": dataclasses.asdict(study.objective), "resources": dataclasses.asdict(study.resources),
         "scheduler": scheduler_data(study.scheduler), "storage": study.storage,
         "optuna_storage": study.optuna_storage}
-    seeds = None if "train.seed" in study.base_set else list(study.seeds)   # else seeds come from base.set
+    seeds = None if SEED_KEY in study.base_set else list(study.seeds)   # else seeds come from base.set
     if study.kind == "replicate":
         rep = study.replicate
         data["replicate"] = {"from": rep.source, "top_k": rep.top_k, **({"seeds": seeds} if seeds else {})}

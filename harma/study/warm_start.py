@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from harma.results.store import ResultsStore
-from harma.results.trials import SEED_KEY, best_first, row_overrides
+from harma.results.trials import best_first, row_overrides
+from harma.terms import SEED_KEY
 from harma.study.model import ParamSpec, Study
 from harma.errors import StudyError
 

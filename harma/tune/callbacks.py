@@ -17,7 +17,8 @@ from ray.tune import Callback
 import yaml
 
 from harma.config import to_dict
-from harma.epoch_record import EVAL_SPLITS, MEMORY_KEYS, best_metric_key, curves
+from harma.epoch_record import MEMORY_KEYS, best_metric_key, curves
+from harma.terms import EVAL_SPLITS
 from harma.metrics import METRIC_KEYS
 from harma.results.schema import StudyColumns, record_from_row, trial_column
 from harma.results.store import ResultsStore

@@ -20,8 +20,9 @@ from harma.atomic import make_private_dirs, remove_debris
 from harma.results.schema import StudyColumns, record_from_row
 from harma.results.store import ResultsStore
 from harma.schedulers.base import is_early_stopping
-from harma.results.trials import (COMPLETE, FAILED, FINISHED, PRUNED, RUNNING, SEED_KEY, best_first,
-                                  complete_count, importances_withheld, row_overrides)
+from harma.results.trials import (COMPLETE, FAILED, FINISHED, PRUNED, RUNNING, best_first, complete_count,
+                                  importances_withheld, row_overrides)
+from harma.terms import SEED_KEY
 from harma.study.columns import epoch_objective, study_columns
 from harma.tune.lock import StudyLock
 from harma.tune.outcome import DEFAULT_MAX_RETRIES, SigtermUnwinds, StopWatch

@@ -25,6 +25,7 @@ from harma.study.columns import best_objective, objective_column
 from harma.tune.records import TRIAL_KEY, TrialSpec, final_status, is_epoch_result
 from harma.tune.space import make_sampler, study_storage, suggest_overrides
 from harma.study.model import Study
+from harma.terms import SEED_KEY
 from harma.study.warm_start import ATTR as WARM_ATTR
 from harma.study.warm_start import WarmTrial
 
@@ -129,7 +130,7 @@ class OptunaAskTellSearcher(Searcher):
         seed, tid = self.study.seeds[0], harma_id(trial)
         for key, value in (("harma_trial_id", tid), ("arm", None), ("seed", seed)):
             trial.set_user_attr(key, value)
-        return {TRIAL_KEY: TrialSpec(tid, seed, {**overrides, "train.seed": seed}, optuna_number=trial.number,
+        return {TRIAL_KEY: TrialSpec(tid, seed, {**overrides, SEED_KEY: seed}, optuna_number=trial.number,
                                      warm_start_from=trial.user_attrs.get(WARM_ATTR))}
 
     def suggest(self, trial_id: str) -> dict | None:

@@ -13,7 +13,7 @@ from harma.config import parse_override
 from harma.report import arms, search
 from harma.report.frames import arm_order, complete_per_seed, exclusion_text, prepare, status_counts
 from harma.report.importance import param_importances
-from harma.report.overrides import format_value, set_command
+from harma.results.overrides import format_value, set_command
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
 
