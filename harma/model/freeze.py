@@ -5,17 +5,13 @@ parameters per component, and all parameters, for `harma model info`.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import TYPE_CHECKING
 
 from torch import nn
 
 from harma.model.adapters import AdaptedMLP, BiShareAdapter, MMAdapter
 
-if TYPE_CHECKING:
-    from harma.model.build import HarmaModel
 
-
-def freeze_all_but_adapters(model: "HarmaModel") -> None:
+def freeze_all_but_adapters(model: nn.Module) -> None:
     """requires_grad = False everywhere, then True for each of `model.adapter_params()`."""
     model.requires_grad_(False)
     for p in model.adapter_params().values():
@@ -32,7 +28,7 @@ def _own_params(module: nn.Module, trained: set[int], skip: type | None = None) 
     return sum(p.numel() for p in module.parameters() if id(p) in trained and id(p) not in skipped)
 
 
-def parameter_report(model: "HarmaModel") -> "OrderedDict[str, tuple[int, int]]":
+def parameter_report(model: nn.Module) -> "OrderedDict[str, tuple[int, int]]":
     """{component: (count of modules, trained parameters)} for adapters, block gates and temperature (those that
     train), then the trained total (`adapter_params()`) and all parameters."""
     params = model.adapter_params()
