@@ -21,7 +21,7 @@ def _synth(args: argparse.Namespace) -> int:
 
 def _provenance(image_root: str) -> str | None:
     """What `harma fetch data` recorded about this image root (its manifest), if it made it."""
-    from harma.fetch.install import read_manifest
+    from harma.data.manifest import read_manifest
 
     manifest = read_manifest(image_root)
     if manifest is None:

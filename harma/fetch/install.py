@@ -18,11 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterable, Iterator
 
+from harma.data.manifest import MANIFEST_FORMAT, MANIFEST_NAME, read_manifest
 from harma.atomic import write_bytes_atomic
 from harma.errors import FetchError
 
-MANIFEST_NAME = ".harma-manifest.json"
-MANIFEST_FORMAT = 1
 SHOWN = 5
 
 Stream = Callable[[], Iterator[tuple[str, bytes]]]     # yields (key, bytes); Plan.wanted maps key -> paths
@@ -84,15 +83,6 @@ def _file_sha(path: Path) -> str | None:
         return sha256_bytes(path.read_bytes())
     except OSError:
         return None
-
-
-def read_manifest(image_root: str | os.PathLike) -> dict[str, Any] | None:
-    """The manifest a complete fetch left in `image_root`, or None."""
-    try:
-        data = json.loads((Path(image_root) / MANIFEST_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and data.get("format") == MANIFEST_FORMAT else None
 
 
 def up_to_date(plan_request: dict[str, Any], layout: DataLayout) -> bool:
