@@ -65,6 +65,7 @@ for s in ${picked//,/ }; do
   [[ -n ${NAME[$s]:-} ]] || { echo "gpu_check.sh: --stages: unknown stage '$s' (stages: a b c d e)" >&2; exit 2; }
 done
 [[ -z $budget || $budget =~ ^[0-9]+$ ]] || { echo "gpu_check.sh: --budget: whole seconds, got '$budget'" >&2; exit 2; }
+command -v "$py" >/dev/null || { echo "gpu_check: no Python at '$py' (set PYTHON=...)" >&2; exit "${#selected[@]}"; }
 
 declare -A WEIGHT
 for s in "${selected[@]}"; do
@@ -128,7 +129,6 @@ block_stages() {  # mark each selected stage whose modules are missing; one line
 MISSING=""
 check_modules() {  # MISSING: the needed modules that do not import, after installing the kit if it is here
   export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$repo"
-  command -v "$py" >/dev/null || { echo "gpu_check: no Python at '$py' (set PYTHON=...)"; exit "${#selected[@]}"; }
   MISSING=$(missing_modules $(needed_modules))
   if [[ -n $MISSING ]]; then install_kit; MISSING=$(missing_modules $(needed_modules)); fi
   [[ -z $MISSING ]] || block_stages $MISSING
