@@ -12,7 +12,7 @@
 #   a  pytest -m gpu: 2-epoch train in fp32 and bf16, resume, `harma eval`, NaN guard, compiled training, on a
 #      bare `train.device=cuda` (as a Ray trial asks)
 # Budgets (GPU): b 200, c 60, e 65, d 75, a 50 s, plus 30 s of set-up (the kit's install, the module check) =
-# 480 s; dry run: b 80, c 110, e 140, d 240, a 240 s + 30 = 840 s (it takes about 6 min on a busy 2-core box).
+# 480 s; dry run: b 80, c 110, e 140, d 240, a 240 s + 30 = 840 s (it took 3–6 min on a busy 2-core box).
 # Each stage's time limit is its share of the time left when it starts, so a stage that ends early leaves its
 # time to the later ones and the whole run ends within the budget.  The stage budgets were
 # set from a CPU dry run and the 155 s default-mode compile on an H200: none was measured on a GPU yet.
