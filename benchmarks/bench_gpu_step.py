@@ -2,13 +2,16 @@
 own step: `harma.train_step.forward_loss` (forward under the precision context, harma_loss on fp32 embeddings),
 backward, the trainer's AdamW (fused on CUDA), with `train.compile` applied as the trainer applies it.
 
-Each row (`--rows fp32:off,bf16:off,bf16:default,...`) builds a fresh random-init model, runs `--warmup` steps
-(their wall time, less the steady step time, is the compile time shown), then times `--steps` steps (CUDA-
-synchronised) and reports the median.  FLOPs per step come from torch's FlopCounterMode over one eager step;
+The header and then each row (`--rows bf16:off,bf16:reduce-overhead,...`, in that order) are printed and flushed
+as soon as they are known, so a run stopped by a time limit keeps every row it measured.  Each row builds a
+fresh random-init model, runs `--warmup` steps (their wall time, less the steady step time, is the compile time
+shown), then times `--steps` steps (CUDA-synchronised) and reports the median.  FLOPs per step come from torch's
+FlopCounterMode over one extra step of the first eager row (FLOPs do not depend on precision or compilation);
 MFU = FLOPs/s over `--peak-tflops` (default by GPU name: 790 TFLOP/s dense bf16 for H100/H200; the same
 yardstick for every row).  `--json FILE` writes the rows; `--barrier DIR --procs N` makes N concurrent
-processes (benchmarks/bench_gpu_pack.py) start timing together.  `--device cpu --arch tiny` is the dry run.
-Run from the repo root: `python benchmarks/bench_gpu_step.py [--batch 214]`.
+processes (benchmarks/bench_gpu_pack.py) start timing together; `--gpu-share S` runs the rows inside a packed
+trial's share of the GPU (harma.tune.packing, as a trial with `resources.gpus_per_trial: S`).  `--device cpu
+--arch tiny`: the dry run.  Run from the repo root: `python benchmarks/bench_gpu_step.py [--batch 214]`.
 """
 from __future__ import annotations
 
@@ -23,6 +26,10 @@ from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).parent))
+
+from gpu_verdict import emit, run  # noqa: E402
+
 PEAK_TFLOPS = {"H200": 790.0, "H100": 790.0, "A100": 312.0, "L40S": 362.0}
 
 
@@ -35,9 +42,11 @@ class Row:
     max_s: float
     pairs_per_s: float
     compile_s: float
-    gflop_per_pair: float
+    flops: float | None
+    gflop_per_pair: float | None
     mfu: float | None
     peak_gpu_bytes: int
+    gpu_total_bytes: int
 
 
 def sync(device: torch.device) -> None:
@@ -88,12 +97,10 @@ def step_function(cfg, device: torch.device, batch):
     return step, model
 
 
-def flops_per_step(cfg, device: torch.device, batch) -> float:
+def count_flops(step) -> float:
+    """FLOPs of one (eager) step, which it also runs."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from harma.config import apply_overrides
-
-    step, _ = step_function(apply_overrides(cfg, {"train.compile": "off"}), device, batch)
     with FlopCounterMode(display=False) as counter:
         step()
     return float(counter.get_total_flops())
@@ -112,41 +119,49 @@ def wait_for_peers(barrier: str | None, procs: int) -> None:
         time.sleep(0.01)
 
 
-def measure(precision: str, compile_mode: str, args, device: torch.device, flops: float, peak: float) -> Row:
-    cfg = run_config(args.arch, device, precision, compile_mode)
-    batch = make_batch(cfg, args.batch, device)
-    torch._dynamo.reset()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
-    step, _ = step_function(cfg, device, batch)
-    start = time.perf_counter()
-    for _ in range(args.warmup):
-        step()
-    sync(device)
-    warm = time.perf_counter() - start
-    wait_for_peers(args.barrier, args.procs)
-    times = []
-    for _ in range(args.steps):
+def timed(step, n: int, device: torch.device) -> tuple[list[float], torch.Tensor | None]:
+    """Wall time of each of n synchronised steps, and the last loss."""
+    times, loss = [], None
+    for _ in range(n):
         start = time.perf_counter()
         loss = step()
         sync(device)
         times.append(time.perf_counter() - start)
-    if not torch.isfinite(loss):
+    return times, loss
+
+
+def measure(precision: str, compile_mode: str, args, device: torch.device, peak: float | None,
+            flops: float | None = None) -> Row:
+    """One row; counts the FLOPs itself on an eager row when `flops` is not known yet."""
+    cfg = run_config(args.arch, device, precision, compile_mode)
+    batch = make_batch(cfg, args.batch, device)
+    if compile_mode != "off":
+        torch._dynamo.reset()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+    step, _ = step_function(cfg, device, batch)
+    if flops is None and compile_mode == "off" and not getattr(args, "no_flops", True):
+        flops = count_flops(step)
+    warm = sum(timed(step, args.warmup, device)[0])
+    wait_for_peers(args.barrier, args.procs)
+    times, loss = timed(step, args.steps, device)
+    if loss is not None and not torch.isfinite(loss):
         raise FloatingPointError(f"{precision}/{compile_mode}: loss became {float(loss)}")
     med = statistics.median(times)
-    peak_bytes = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else 0
+    cuda = device.type == "cuda"
+    peak_bytes = torch.cuda.max_memory_allocated(device) if cuda else 0
+    total = torch.cuda.get_device_properties(device).total_memory if cuda else 0
     return Row(precision, compile_mode, med, min(times), max(times), args.batch / med,
-               max(0.0, warm - args.warmup * med), flops / args.batch / 1e9,
-               flops / med / (peak * 1e12) if peak else None, peak_bytes)
+               max(0.0, warm - args.warmup * med), flops, flops / args.batch / 1e9 if flops else None,
+               flops / med / (peak * 1e12) if (peak and flops) else None, peak_bytes, total)
 
 
 def device_for(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
-        print(f"bench_gpu_step: CUDA is not available (torch {torch.__version__}, CUDA build "
-              f"{torch.version.cuda or 'none'}); use --device cpu --arch tiny for the dry run. Nothing was "
-              f"measured.", file=sys.stderr)
-        sys.exit(2)
+        raise RuntimeError(f"CUDA is not available (torch {torch.__version__}, CUDA build "
+                           f"{torch.version.cuda or 'none'}); use --device cpu --arch tiny for the dry run. "
+                           f"Nothing was measured.")
     from harma.runtime import use_device
 
     return use_device(name)
@@ -161,50 +176,77 @@ def peak_tflops(device: torch.device, override: float | None) -> float | None:
     return next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
 
 
-def print_table(rows: list[Row], args, device: torch.device, peak: float | None) -> None:
+def print_header(args, device: torch.device, peak: float | None) -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(f"{name}, torch {torch.__version__} (CUDA {torch.version.cuda}), {args.arch} random init + HarMA "
-          f"adapters, batch {args.batch}, median of {args.steps} steps after {args.warmup} warm-up; MFU against "
-          f"{f'{peak:g} TFLOP/s' if peak else 'n/a'}\n")
-    print("| precision | compile | s / step (median) | min / max | pairs / s | GFLOP / pair | MFU | compile s | "
-          "peak GPU memory |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        mfu = f"{100 * r.mfu:.1f} %" if r.mfu is not None else "n/a"
-        print(f"| {r.precision} | {r.compile} | {r.median_s:.4f} | {r.min_s:.4f} / {r.max_s:.4f} | "
-              f"{r.pairs_per_s:,.0f} | {r.gflop_per_pair:.3g} | {mfu} | {r.compile_s:.0f} | "
-              f"{r.peak_gpu_bytes / 1024**3:.2f} GiB |")
+    share = f", inside a {args.gpu_share:g} GPU share" if args.gpu_share < 1 else ""
+    emit(f"{name}, torch {torch.__version__} (CUDA {torch.version.cuda}), {args.arch} random init + HarMA "
+         f"adapters, batch {args.batch}, median of {args.steps} steps after {args.warmup} warm-up{share}; MFU "
+         f"against {f'{peak:g} TFLOP/s' if peak else 'n/a'}")
+    emit()
+    emit("| precision | compile | s / step (median) | min / max | pairs / s | GFLOP / pair | MFU | compile s | "
+         "peak GPU memory |")
+    emit("|---|---|---:|---:|---:|---:|---:|---:|---:|")
 
 
-def main() -> None:
+def print_row(r: Row) -> None:
+    mfu = f"{100 * r.mfu:.1f} %" if r.mfu is not None else "n/a"
+    gflop = f"{r.gflop_per_pair:.3g}" if r.gflop_per_pair is not None else "n/a"
+    emit(f"| {r.precision} | {r.compile} | {r.median_s:.4f} | {r.min_s:.4f} / {r.max_s:.4f} | "
+         f"{r.pairs_per_s:,.0f} | {gflop} | {mfu} | {r.compile_s:.0f} | {r.peak_gpu_bytes / 1024**3:.2f} GiB |")
+
+
+def measure_rows(args, device: torch.device, peak: float | None, pairs: list[tuple[str, str]]) -> list[Row]:
+    """Every row in order, each printed (and the JSON rewritten) as soon as it is measured."""
+    rows: list[Row] = []
+    flops = None
+    for precision, mode in pairs:
+        row = measure(precision, mode, args, device, peak, flops)
+        flops = flops or row.flops
+        rows.append(row)
+        print_row(row)
+        if args.json:
+            Path(args.json).write_text(json.dumps([asdict(r) for r in rows]))
+    return rows
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda", help="cuda (default) or cpu (dry run)")
     parser.add_argument("--arch", default="ViT-B-32", help="open_clip arch, or tiny (dry run)")
     parser.add_argument("--batch", type=int, default=214)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--rows", default="fp32:off,bf16:off,bf16:default,bf16:reduce-overhead",
-                        help="comma-separated precision:compile pairs")
+    parser.add_argument("--rows", default="bf16:off,bf16:reduce-overhead,fp32:off",
+                        help="comma-separated precision:compile pairs, measured and printed in this order")
     parser.add_argument("--peak-tflops", type=float, default=None)
+    parser.add_argument("--no-flops", action="store_true", help="skip the FLOP count (no MFU)")
     parser.add_argument("--json", default=None, help="also write the rows as JSON to this file")
     parser.add_argument("--barrier", default=None, help="folder where concurrent processes meet before timing")
     parser.add_argument("--procs", type=int, default=1, help="processes meeting at --barrier")
-    args = parser.parse_args()
+    parser.add_argument("--gpu-share", type=float, default=1.0, help="run inside this share of the GPU")
+    args = parser.parse_args(argv)
+    args.pairs = [tuple(item.split(":")) for item in args.rows.split(",")]
+    if any(len(p) != 2 for p in args.pairs):
+        parser.error(f"--rows {args.rows!r}: expected precision:compile pairs, e.g. bf16:off,bf16:default")
+    if args.barrier and len(args.pairs) != 1:
+        parser.error("--barrier times one row: give exactly one --rows pair")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    from harma.tune.packing import gpu_share
+
+    args = parse_args(argv)
     device = device_for(args.device)
     if device.type == "cuda":
         from harma.runtime import set_matmul_precision
         set_matmul_precision(device, True)
     peak = peak_tflops(device, args.peak_tflops)
-    pairs = [tuple(item.split(":")) for item in args.rows.split(",")]
-    if args.barrier and len(pairs) != 1:
-        parser.error("--barrier times one row: give exactly one --rows pair")
-    eager = run_config(args.arch, device, "fp32", "off")
-    flops = flops_per_step(eager, device, make_batch(eager, args.batch, device))
-    rows = [measure(precision, mode, args, device, flops, peak) for precision, mode in pairs]
-    print_table(rows, args, device, peak)
-    if args.json:
-        Path(args.json).write_text(json.dumps([asdict(r) for r in rows]))
+    print_header(args, device, peak)
+    with gpu_share(args.gpu_share, args.device):
+        measure_rows(args, device, peak, args.pairs)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    run("bench_gpu_step", main)

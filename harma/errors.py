@@ -48,6 +48,12 @@ class NonFiniteError(HarmaError, FloatingPointError):
     """The training loss, or the objective of an evaluation, became NaN or infinite."""
 
 
+class GpuShareError(HarmaError, RuntimeError):
+    """A packed trial (`resources.gpus_per_trial` < 1) ran out of GPU memory inside its share of the GPU: the
+    same config on the same share runs out again, so a rerun cannot cure it; the message names the share."""
+    curable = False
+
+
 class StudyError(HarmaError, ValueError):
     """A study file (or a study's state) is invalid; the message names the file and the field."""
 

@@ -47,25 +47,41 @@ def weighted_triplet_loss(img: torch.Tensor, txt: torch.Tensor, margin: float = 
     return ((w_s * cost_s).sum() + (w_im * cost_im).sum()) / 2
 
 
-def class_centres(emb: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(classes present [C], unit-norm mean embedding of each [C, D])."""
-    classes, index = torch.unique(labels, return_inverse=True)
-    sums = torch.zeros(len(classes), emb.shape[1], device=emb.device, dtype=emb.dtype)
-    sums = sums.index_add(0, index, emb)
-    return classes, F.normalize(sums, dim=-1)
+def class_ranks(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(each sample's class index among the classes present, in ascending label order [B]; how many classes
+    are present, a 0-d tensor), with fixed shapes and no host read: what `torch.unique(labels,
+    return_inverse=True)` gives as its inverse and `len(classes)`, without the device-to-host copy."""
+    same = labels[:, None] == labels[None, :]
+    earlier = torch.ones_like(same).tril(-1)                      # [i, j]: j comes before i
+    first = ~(same & earlier).any(dim=1)                          # i is its class's first sample
+    smaller = labels[None, :] < labels[:, None]                   # [i, j]: label j < label i
+    return (smaller & first[None, :]).sum(dim=1), first.sum()
+
+
+def class_centres(emb: torch.Tensor, ranks: torch.Tensor) -> torch.Tensor:
+    """[B, D]: row c is the unit-norm mean embedding of the c-th class present (`class_ranks`); the rows past
+    the number of classes present are zero.  Same sums, in the same order, as a [C, D] index_add."""
+    sums = torch.zeros(len(ranks), emb.shape[1], device=emb.device, dtype=emb.dtype)
+    return F.normalize(sums.index_add(0, ranks, emb), dim=-1)
+
+
+def _centre_ce(emb: torch.Tensor, centres: torch.Tensor, ranks: torch.Tensor, absent: torch.Tensor,
+               temp: float) -> torch.Tensor:
+    """Cross-entropy of each embedding against the present classes' centres (absent columns are -inf: they
+    add exactly 0 to the softmax and get no gradient)."""
+    logits = (emb @ centres.t() / temp).masked_fill(absent, float("-inf"))
+    return F.cross_entropy(logits, ranks)
 
 
 def affiliation_loss(img: torch.Tensor, txt: torch.Tensor, labels: torch.Tensor, temp: float = 0.1) -> torch.Tensor:
     """Pull each embedding toward its scene class's centre in the OTHER modality, contrastively over the
-    centres of the classes present in the batch; mean of both directions.  Zero when only one class is present."""
-    classes, txt_centres = class_centres(txt, labels)
-    if len(classes) < 2:
-        return img.sum() * 0 + txt.sum() * 0
-    _, img_centres = class_centres(img, labels)
-    target = torch.searchsorted(classes, labels)
-    img_to_txt = F.cross_entropy(img @ txt_centres.t() / temp, target)
-    txt_to_img = F.cross_entropy(txt @ img_centres.t() / temp, target)
-    return (img_to_txt + txt_to_img) / 2
+    centres of the classes present in the batch; mean of both directions.  Zero when only one class is present.
+    Fixed shapes throughout (the class count stays on the device), so a training step never waits on it."""
+    ranks, n_classes = class_ranks(labels)
+    absent = torch.arange(len(labels), device=labels.device) >= n_classes
+    img_to_txt = _centre_ce(img, class_centres(txt, ranks), ranks, absent, temp)
+    txt_to_img = _centre_ce(txt, class_centres(img, ranks), ranks, absent, temp)
+    return torch.where(n_classes < 2, img.sum() * 0 + txt.sum() * 0, (img_to_txt + txt_to_img) / 2)
 
 
 def harma_loss(img: torch.Tensor, txt: torch.Tensor, temp: torch.Tensor, ids: torch.Tensor,

@@ -113,3 +113,38 @@ def test_mix_uses_config_weights():
     torch.testing.assert_close(parts["loss"], expected)
     only = harma_loss(img, txt, torch.tensor(0.07), ids, labels, LossConfig(w_contr=0.0))
     assert set(only) == {"triplet", "loss"}
+
+
+def _affiliation_with_unique(img, txt, labels, temp):
+    """The formulation with `torch.unique` (a host read on CUDA), compact [C] shapes: the reference."""
+    classes, index = torch.unique(labels, return_inverse=True)
+    if len(classes) < 2:
+        return img.sum() * 0 + txt.sum() * 0
+
+    def centres(emb):
+        sums = torch.zeros(len(classes), emb.shape[1], dtype=emb.dtype).index_add(0, index, emb)
+        return torch.nn.functional.normalize(sums, dim=-1)
+
+    ce = torch.nn.functional.cross_entropy
+    return (ce(img @ centres(txt).t() / temp, index) + ce(txt @ centres(img).t() / temp, index)) / 2
+
+
+@pytest.mark.parametrize("batch,classes", [(8, 3), (32, 5), (214, 33), (64, 64), (16, 1), (16, 2)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fixed_size_affiliation_equals_the_unique_formulation(batch, classes, dtype):
+    from harma.losses import class_ranks
+
+    g = torch.Generator().manual_seed(batch + classes)
+    img = torch.nn.functional.normalize(torch.randn(batch, 24, generator=g, dtype=dtype), dim=-1).requires_grad_()
+    txt = torch.nn.functional.normalize(torch.randn(batch, 24, generator=g, dtype=dtype), dim=-1).requires_grad_()
+    labels = torch.randint(0, classes, (batch,), generator=g) * 7 + 3      # sparse, unordered label values
+    present, inverse = torch.unique(labels, return_inverse=True)
+    ranks, count = class_ranks(labels)
+    assert torch.equal(ranks, inverse) and int(count) == len(present)
+    got, want = affiliation_loss(img, txt, labels, 0.1), _affiliation_with_unique(img, txt, labels, 0.1)
+    # the same sums in the same order; the softmax over the padded row may round its last bit differently
+    torch.testing.assert_close(got, want, rtol=4 * torch.finfo(dtype).eps, atol=0.0)
+    for g_got, g_want in zip(torch.autograd.grad(got, (img, txt)), torch.autograd.grad(want, (img, txt))):
+        assert torch.isfinite(g_got).all()
+        torch.testing.assert_close(g_got, g_want, rtol=1e-6 if dtype == torch.float32 else 1e-14,
+                                   atol=8 * torch.finfo(dtype).eps)

@@ -1,12 +1,13 @@
 """One Ray Tune trial: a small driver that runs the HarMA trainer for one config.
 
 With one worker the trainer runs in the trial process itself (no worker-group start-up cost) on the GPU Ray
-assigned it; with `workers_per_trial > 1` the trial builds and fits a Ray Train `TorchTrainer` (DDP, NCCL on
-GPU, gloo on CPU) whose run name derives from the harma trial id, so a restarted driver resumes it, and whose
-metrics reach Tune through a relay that holds the workers until Tune continues the trial (`harma.tune.relay`).
-The trial driver itself never touches CUDA.  Either way the trainer checkpoints into
-`<storage>/runs/<study>/<trial id>` before it reports an epoch, so the report that Tune stops a trial on
-always finds that epoch's weights on disk; after a restart (a Tune retry of a killed worker, or
+assigned it, within its share of that GPU's memory when trials are packed (`harma.tune.packing`); with
+`workers_per_trial > 1` the trial builds and fits a Ray Train `TorchTrainer` (DDP, NCCL on GPU, gloo on CPU)
+whose run name derives from the harma trial id, so a restarted driver resumes it, and whose metrics reach Tune
+through a relay that holds the workers until Tune continues the trial (`harma.tune.relay`); that driver itself
+never touches CUDA.  Loader workers fit the trial's CPUs unless the study sets them.  Either way the trainer
+checkpoints into `<storage>/runs/<study>/<trial id>` before it reports an epoch, so the report that Tune stops
+a trial on always finds that epoch's weights on disk; after a restart (a Tune retry of a killed worker, or
 `harma study resume`) it resumes from there and first reports again the epochs it already holds.
 """
 from __future__ import annotations
@@ -19,16 +20,22 @@ from typing import Any
 from harma.config import RunConfig, planned_epochs
 from harma.errors import HarmaError
 from harma.study.columns import epoch_objective
+from harma.tune.packing import gpu_share, loader_workers
 from harma.tune.records import TrialSpec, epoch_result, failure_result, trial_spec
+
 from harma.tune.relay import Relay
 from harma.study.model import Study
 
 
 def trial_run_config(study: Study, trial: TrialSpec, checkpoint_root: str) -> RunConfig:
-    """The study's base config + this trial's overrides, writing into the trial's own folder."""
+    """The study's base config + this trial's overrides, writing into the trial's own folder; loader workers
+    fit `resources.cpus_per_worker` unless the study (its `base.set` or this trial) sets `data.num_workers`."""
     out_dir = str(Path(checkpoint_root) / study.name / trial.trial_id)
     device = "cuda" if study.resources.gpus_per_trial > 0 else "cpu"
-    return study.run_config({**trial.overrides, "train.out_dir": out_dir, "train.device": device,
+    fitted = {}
+    if "data.num_workers" not in study.base_set and "data.num_workers" not in trial.overrides:
+        fitted["data.num_workers"] = loader_workers(study.resources.cpus_per_worker)
+    return study.run_config({**fitted, **trial.overrides, "train.out_dir": out_dir, "train.device": device,
                              "train.resume": True})
 
 
@@ -51,7 +58,7 @@ def run_trial(config: dict, study: Study, checkpoint_root: str, train_storage: s
     cfg = trial_run_config(study, spec, checkpoint_root)
     try:
         if study.resources.workers_per_trial == 1:
-            _train_in_process(cfg)
+            _train_in_process(cfg, study.resources.gpus_per_trial)
         else:
             _train_with_torch_trainer(cfg, study, spec.trial_id, train_storage)
     except HarmaError as exc:
@@ -60,15 +67,18 @@ def run_trial(config: dict, study: Study, checkpoint_root: str, train_storage: s
         tune.report(failure_result(exc, epoch_objective(study)))
 
 
-def _train_in_process(cfg: RunConfig) -> None:
+def _train_in_process(cfg: RunConfig, gpus_per_trial: float = 0.0) -> None:
     """Tune's function reporting is synchronous: `tune.report` returns only when Tune continues the trial,
-    and the trainer has written the epoch's checkpoint before it reports."""
+    and the trainer has written the epoch's checkpoint before it reports.  A fractional GPU caps this
+    process's GPU memory at that share (an out-of-memory inside it is a GpuShareError, never retried)."""
     from ray import tune
 
     from harma.train import train
 
     where, planned = _where(), planned_epochs(cfg)
-    train(cfg, report=lambda record: tune.report(epoch_result(record, planned, where)), replay=True)
+    with gpu_share(gpus_per_trial, cfg.train.device):
+        train(cfg, report=lambda record: tune.report(epoch_result(record, planned, where)), replay=True)
+
 
 
 def _worker_loop(loop_config: dict) -> None:

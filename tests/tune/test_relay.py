@@ -106,7 +106,7 @@ class _Study:
     name, kind, base_config = "s", "ablation", "synthetic-tiny"
 
     class resources:
-        workers_per_trial = 1
+        workers_per_trial, gpus_per_trial = 1, 0.0
 
     class objective:
         split, metric, mode = "val", "r_mean", "max"
@@ -120,7 +120,7 @@ def test_an_error_a_rerun_cannot_cure_is_reported_never_raised_to_tune(monkeypat
     reports = []
     monkeypatch.setattr(ray.tune, "report", reports.append)
     monkeypatch.setattr(trial_module, "trial_run_config", lambda study, spec, root: None)
-    monkeypatch.setattr(trial_module, "_train_in_process", lambda cfg: (_ for _ in ()).throw(error))
+    monkeypatch.setattr(trial_module, "_train_in_process", lambda cfg, share: (_ for _ in ()).throw(error))
     trial_module.run_trial({"trial": trial_module.TrialSpec("t1", 1, {})}, _Study(), "runs", "ray")
     assert len(reports) == 1 and reports[0][FAILURE_TYPE_KEY] == type(error).__name__
     assert reports[0][FAILURE_KEY] == f"{type(error).__name__}: {error}"
@@ -134,6 +134,6 @@ def test_an_error_a_rerun_may_cure_goes_to_tune_for_a_retry(monkeypatch):
     monkeypatch.setattr(ray.tune, "report", lambda result: pytest.fail("a curable error must not be reported"))
     monkeypatch.setattr(trial_module, "trial_run_config", lambda study, spec, root: None)
     full = WriteError(errno.ENOSPC, "No space left on device", "runs/s/t1/last.pt")
-    monkeypatch.setattr(trial_module, "_train_in_process", lambda cfg: (_ for _ in ()).throw(full))
+    monkeypatch.setattr(trial_module, "_train_in_process", lambda cfg, share: (_ for _ in ()).throw(full))
     with pytest.raises(WriteError):
         trial_module.run_trial({"trial": trial_module.TrialSpec("t1", 1, {})}, _Study(), "runs", "ray")
