@@ -100,7 +100,7 @@ def _batches(cfg: RunConfig, rank: int, world: int) -> list[tuple[torch.Tensor, 
 
 def train_steps(cfg: RunConfig, forward, model, batches, seen: list) -> float:
     """The loop of harma.train._train_epoch (reads counted inside); the mean loss."""
-    from harma.train import lr_lambda
+    from harma.train_epochs import lr_lambda
     from harma.train_step import StepTotals, forward_loss, make_optimizer
 
     device = torch.device("cpu")

@@ -53,10 +53,11 @@ def test_live_report_thread_follows_a_running_study_and_builds_the_final_page(tm
     live = LiveReport(store, "live", tmp_path / "out", every=0)
     with live_report(live, poll_seconds=0.05):
         start(store, "trial-0000", 0)
-        deadline = time.time() + 20
-        while live.builds == 0 and time.time() < deadline:
+        page = tmp_path / "out" / "index.html"
+        deadline = time.time() + 20            # a first build may come before the row: wait for the one after it
+        while not (page.is_file() and "Running trials" in page.read_text()) and time.time() < deadline:
             time.sleep(0.05)
-        assert "Running trials" in (tmp_path / "out" / "index.html").read_text()
+        assert "Running trials" in page.read_text()
         start(store, "trial-0000", 0, "COMPLETE")
     html = (tmp_path / "out" / "index.html").read_text()
     assert "Running trials" not in html and "1 COMPLETE" in html
