@@ -46,9 +46,12 @@ def _count(text: str) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from harma.study.fresh import check_fresh
     from harma.study.parse import load_study
 
-    return _run(args, load_study(args.file), args.file, resume=False)
+    study = load_study(args.file)
+    check_fresh(study)                 # a refused re-run costs no Ray, Optuna or pyarrow import
+    return _run(args, study, args.file, resume=False)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -75,12 +78,13 @@ def _add_report_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from harma.study.snapshot import find_study
+
+    study = find_study(args.name, args.results)       # before pyarrow and pandas are imported
     from harma.results.overrides import set_command
     from harma.results.store import ResultsStore
     from harma.results.trials import best_first, objective_label, row_overrides
-    from harma.study.snapshot import find_study
 
-    study = find_study(args.name, args.results)
     store = ResultsStore(args.results or study.storage_path())
     trials = store.read_trials(study.name)
     if len(trials) == 0:

@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping, Sequence
 from harma.errors import StudyError
 from harma import config as hconfig
 from harma.config import RunConfig
+from harma.results.root import default_results_root
 from harma.schedulers.base import SchedulerSpec
 
 KINDS = ("search", "ablation", "replicate")
@@ -142,7 +143,7 @@ class Study:
     resources: Resources
     seeds: tuple[int, ...]
     scheduler: SchedulerSpec                          # a harma.schedulers spec (registry)
-    storage: str = "results"                         # local path or s3:// gs:// file:// URI
+    storage: str = field(default_factory=default_results_root)   # local path or s3:// gs:// file:// URI
     optuna_storage: str | None = None                # None: sqlite file under <storage>/optuna/
     num_samples: int | None = None                   # search only
     max_concurrent: int | None = None                # None: derived from the cluster

@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping
 from harma import config as hconfig
 from harma.config import ConfigError, RunConfig
 from harma.errors import StudyError
+from harma.results.root import default_results_root
 from harma.metrics import METRIC_KEYS
 from harma.study.checker import Checker, read_yaml
 from harma.schedulers.base import SchedulerSpec, is_early_stopping
@@ -81,7 +82,7 @@ def parse_study(data: Any, source: str = "<study>", folder: str | os.PathLike = 
     arms = _parse_arms(c, data, build) if kind == "ablation" else {}
     _refuse_objective_overrides(source, base_set, arms, search)
 
-    storage = c.string("storage", data.get("storage", "results"), "a local path or an s3:// gs:// file:// URI")
+    storage = c.string("storage", data.get("storage", default_results_root()), "a local path or an s3:// gs:// file:// URI")
     if "://" in storage and _scheme(storage) not in STORAGE_SCHEMES:
         raise c.fail("storage", "a local path or an s3:// gs:// file:// URI", storage)
     optuna_storage = _parse_optuna_storage(c, data.get("optuna_storage"))

@@ -27,6 +27,7 @@ from harma.tune.lock import StudyLock
 from harma.tune.outcome import DEFAULT_MAX_RETRIES, SigtermUnwinds, StopWatch
 from harma.errors import is_curable
 from harma.tune.records import TRIAL_KEY, TrialSpec, provenance
+from harma.study.fresh import check_fresh
 from harma.study.snapshot import save_study_snapshot
 from harma.study.model import Study
 from harma.study.parse import load_study
@@ -72,9 +73,7 @@ def _retry_ids(trials) -> set[str]:
 
 def _check_new(study: Study, store: ResultsStore, checkpoints: str) -> None:
     """A new study must not have results, nor (locally) checkpoints an earlier run of its name left behind."""
-    if len(store.read_trials(study.name)):
-        raise StudyError(f"{study.source}: name: study {study.name!r} already has results under {store.root}; "
-                         f"`harma study resume {study.name}` continues it, or give the study a new name")
+    check_fresh(study)
     if not study.storage_is_remote:
         _check_no_stale_runs(study, checkpoints)
 

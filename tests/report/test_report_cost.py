@@ -13,7 +13,7 @@ from harma.report import build_study_report
 from harma.report.cost import add_cost, best_so_far_by_cost, cost_basis
 from harma.report.frames import trial_numbers
 from harma.report.spec import StudySpec
-from harma.results import ResultsStore
+from harma.results.store import ResultsStore
 
 SPEC = StudySpec(name="s", source="studies/s.yaml", base_config="synthetic-tiny", base_set={}, cpus_per_trial=4.0)
 
