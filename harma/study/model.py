@@ -41,7 +41,7 @@ OPS: dict[str, Callable[[Any, Any], bool]] = {
 ORDER_OPS = ("gt", "ge", "lt", "le")
 
 TOP_KEYS = ("name", "kind", "base", "objective", "resources", "num_samples", "max_concurrent", "seeds",
-            "scheduler", "storage", "optuna_storage", "search", "arms", "replicate")
+            "scheduler", "storage", "optuna_storage", "search", "arms", "replicate", "tracking")
 KIND_ONLY_KEYS = {"num_samples": "search", "search": "search", "arms": "ablation", "replicate": "replicate"}
 
 
@@ -134,6 +134,14 @@ class Replicate:
 
 
 @dataclass(frozen=True)
+class Tracking:
+    """Where a study's curves go besides Parquet: TensorBoard event files per trial (on unless switched off) and
+    MLflow runs at a tracking URI (off unless given)."""
+    tensorboard: bool = True
+    mlflow: str | None = None
+
+
+@dataclass(frozen=True)
 class Study:
     name: str
     kind: str                                        # search | ablation | replicate
@@ -151,6 +159,7 @@ class Study:
     arms: dict[str, dict[str, Any]] = field(default_factory=dict)   # ablation only
     replicate: Replicate | None = None               # replicate only
     source: str = ""                                 # the study file
+    tracking: Tracking = field(default_factory=Tracking)
 
     # -- run configs --------------------------------------------------------------------------------------
     def run_config(self, overrides: Mapping[str, Any] | None = None) -> RunConfig:

@@ -23,7 +23,7 @@ from harma.study.checker import Checker, read_yaml
 from harma.schedulers.base import SchedulerSpec, is_early_stopping
 from harma.schedulers.registry import parse_scheduler
 from harma.study.model import (KIND_ONLY_KEYS, KINDS, MODES, OPTUNA_URL_SCHEMES, SPLITS, STORAGE_SCHEMES, TOP_KEYS,
-                               Objective, Replicate, Resources, Search, Study, _scheme)
+                               Objective, Replicate, Resources, Search, Study, Tracking, _scheme)
 from harma.study.parse_space import parse_search
 
 def resolve_study_path(name_or_path: str | os.PathLike) -> Path:
@@ -82,7 +82,8 @@ def parse_study(data: Any, source: str = "<study>", folder: str | os.PathLike = 
     arms = _parse_arms(c, data, build) if kind == "ablation" else {}
     _refuse_objective_overrides(source, base_set, arms, search)
 
-    storage = c.string("storage", data.get("storage", default_results_root()), "a local path or an s3:// gs:// file:// URI")
+    storage = c.string("storage", data.get("storage", default_results_root()),
+                       "a local path or an s3:// gs:// file:// URI")
     if "://" in storage and _scheme(storage) not in STORAGE_SCHEMES:
         raise c.fail("storage", "a local path or an s3:// gs:// file:// URI", storage)
     optuna_storage = _parse_optuna_storage(c, data.get("optuna_storage"))
@@ -99,8 +100,20 @@ def parse_study(data: Any, source: str = "<study>", folder: str | os.PathLike = 
         resources=resources,
         seeds=seeds, scheduler=scheduler, storage=storage, optuna_storage=optuna_storage,
         num_samples=num_samples, max_concurrent=max_concurrent, search=search, arms=arms,
-        replicate=replicate, source=source,
+        replicate=replicate, source=source, tracking=_parse_tracking(c, data.get("tracking")),
     )
+
+
+def _parse_tracking(c: Checker, value: Any) -> Tracking:
+    """`tracking: {tensorboard: true|false, mlflow: URI}` (both optional)."""
+    if value is None:
+        return Tracking()
+    data = c.mapping("tracking", value, ("tensorboard", "mlflow"))
+    tensorboard = c.boolean("tracking.tensorboard", data.get("tensorboard", True))
+    uri = data.get("mlflow")
+    if uri is not None:
+        uri = c.string("tracking.mlflow", uri, "an MLflow tracking URI (http://HOST:PORT, sqlite:///FILE, ...)")
+    return Tracking(tensorboard, uri)
 
 
 OBJECTIVE_KEYS = ("train.objective", "train.objective_mode")   # set from the study's `objective`

@@ -11,7 +11,7 @@ study file is compared with its snapshot and refused, naming what differs, when 
 trials run: kind, seeds, objective, scheduler, Optuna storage, search space or sampler, arms, replicate,
 workers per trial, or any key of the resolved base run config except those a single run may change when it
 resumes (harma.config.RESUME_FREE_KEYS, less train.epochs).  resources (other than workers_per_trial),
-max_concurrent, num_samples, warm_start and storage may change.
+max_concurrent, num_samples, warm_start, storage and tracking may change.
 """
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def study_data(study: Study, base_config: str = BASE_FILE) -> dict[str, Any]:
         "name": study.name, "kind": study.kind, "base": {"config": base_config, "set": dict(study.base_set)},
         "objective": dataclasses.asdict(study.objective), "resources": dataclasses.asdict(study.resources),
         "scheduler": scheduler_data(study.scheduler), "storage": study.storage,
-        "optuna_storage": study.optuna_storage}
+        "optuna_storage": study.optuna_storage, "tracking": dataclasses.asdict(study.tracking)}
     seeds = None if "train.seed" in study.base_set else list(study.seeds)   # else seeds come from base.set
     if study.kind == "replicate":
         rep = study.replicate
@@ -127,7 +127,7 @@ def _all_fields(study: Study) -> dict[str, Any]:
     """trial_fields and everything else a snapshot keeps (for the round-trip check)."""
     return {**trial_fields(study), "scheduler": study.scheduler, "name": study.name, "resources": study.resources,
             "num_samples": study.num_samples, "max_concurrent": study.max_concurrent, "base.set": study.base_set,
-            "search.warm_start": study.search.warm_start if study.search else None}
+            "search.warm_start": study.search.warm_start if study.search else None, "tracking": study.tracking}
 
 
 def _spec_text(spec: ParamSpec) -> str:
