@@ -5,11 +5,11 @@ disk, one put each on a bucket): `snapshots/<name>/base.yaml`, the base config f
 `base.set`), then `snapshots/<name>/study.yaml`, the study written back as a study file whose `base.config` is
 that `base.yaml`.  Loading the snapshot therefore builds the same run configs even after the original study
 file or base config file changed or went away.  `find_study(name, results)` loads the study file
-(`studies/<name>.yaml` for a bare name) when it exists, else the snapshot under `results` (default `$HARMA_RESULTS`, else
-`results`, what `storage` defaults to), with `storage` set to the root it was found under.  On resume (`resume=True`) a
-study file is compared with its snapshot and refused, naming what differs, when the change alters what the
-trials run: kind, seeds, objective, scheduler, Optuna storage, search space or sampler, arms, replicate,
-workers per trial, or any key of the resolved base run config except those a single run may change when it
+(`studies/<name>.yaml` for a bare name) when it exists, else the snapshot under `results` (default
+`$HARMA_RESULTS`, else `results`, what `storage` defaults to), with `storage` set to the root it was found under.
+On resume (`resume=True`) a study file is compared with its snapshot and refused, naming what differs, when the
+change alters what the trials run: kind, seeds, objective, scheduler, Optuna storage, search space or sampler,
+arms, replicate, workers per trial, or any key of the resolved base run config except those a single run may change when it
 resumes (harma.config.RESUME_FREE_KEYS, less train.epochs).  resources (other than workers_per_trial),
 max_concurrent, num_samples, warm_start, storage and tracking may change.
 """
@@ -241,9 +241,9 @@ def save_study_snapshot(study: Study, resume: bool = False) -> str | None:
 
 def find_study(name_or_path: str | os.PathLike, results: str | None = None, resume: bool = False) -> Study:
     """The study of a file, or of a bare name: `studies/<name>.yaml`, else its snapshot under `results`
-    (default: harma.results.root.default_results_root()).  With `resume`, `results` (when given) replaces the storage of a study read
-    from a file, and a study file that differs from its snapshot in what trials run is refused
-    (check_same_trials)."""
+    (default: harma.results.root.default_results_root()).  With `resume`, `results` (when given) replaces the
+    storage of a study read from a file, and a study file that differs from its snapshot in what trials run is
+    refused (check_same_trials)."""
     path = resolve_study_path(name_or_path)
     name = os.fspath(name_or_path)
     if path.is_file() or not (NAME_RE.fullmatch(name) and path == Path("studies") / f"{name}.yaml"):
@@ -258,7 +258,7 @@ def find_study(name_or_path: str | os.PathLike, results: str | None = None, resu
     root = results or default_results_root()
     saved = read_snapshot(root, name)
     if saved is None:
+        where = snapshot_path(root, name)[1] if is_uri(root) else local_snapshot_path(root, name)
         raise StudyError(f"study file {path}: not found, and no snapshot of study {name!r} under results root "
-                         f"{root} ({local_snapshot_path(root, name) if not is_uri(root) else snapshot_path(root, name)[1]}); give the study file, or --results ROOT where "
-                         f"the study ran")
+                         f"{root} ({where}); give the study file, or --results ROOT where the study ran")
     return saved

@@ -158,7 +158,7 @@ def _start_local(study: Study, runtime_env: dict, verbose: bool = False) -> None
     with _loopback_node():
         ray.init(num_cpus=cpus, resources=custom, object_store_memory=LOCAL_OBJECT_STORE_BYTES,
                  include_dashboard=False, _node_ip_address=LOCAL_NODE_IP, runtime_env=runtime_env,
-                 log_to_driver=verbose, configure_logging=False)
+                 log_to_driver=verbose, configure_logging=verbose)
     node_ip = ray.util.get_node_ip_address()
     if node_ip != LOCAL_NODE_IP:
         ray.shutdown()

@@ -2,23 +2,22 @@
 
 `library_output(verbose)` is a context manager around a driver's run.  Either way Tune's automatic CSV and
 TensorBoard loggers are off (`TUNE_DISABLE_AUTO_CALLBACK_LOGGERS=1`, with `tune_loggers()` putting back only its
-JSON logger, which its result grid reads): harma writes its own TensorBoard files per trial, so Ray's copies
-stop.  Quiet (the default): the loggers of ray, optuna, mlflow and alembic let only warnings and errors
-through, Optuna's verbosity is WARNING, Tune's console
-output is its classic engine (`RAY_AIR_NEW_OUTPUT=0`: the new one prints its experiment box and paths at any
-verbosity) with `silent_reporter()` as its progress reporter, Ray's note that token authentication is on (as
-harma's local Ray always has it) is dropped while its warning that it is off still shows, MLflow's "View run
-at URL" lines are off (`MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT`), and deprecation,
-future and experimental warnings raised by those libraries are ignored.  Verbose: their INFO logs are shown on
-stderr and nothing is filtered.  Everything is put back when the block ends.  Trial processes' own output is
-Ray's `log_to_driver` (harma.tune.cluster), off unless verbose.
+JSON logger, which its result grid reads): harma writes its own TensorBoard files per trial, so Ray's copies stop.
+Quiet (the default): the loggers of ray, optuna, mlflow and alembic let only warnings and errors through (and Ray
+leaves Python's logging alone: `configure_logging` is off in harma.tune.cluster), Optuna's verbosity is WARNING,
+Tune's console output is its classic engine (`RAY_AIR_NEW_OUTPUT=0`: the new one prints its experiment box and paths
+at any verbosity) with `silent_reporter()` as its progress reporter, Ray's note that token authentication is on (as
+harma's local Ray always has it) is dropped while its warning that it is off still shows, MLflow's "View run at URL"
+lines are off (`MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT`), and deprecation, future and experimental warnings raised
+by those libraries are ignored.  Verbose: their INFO logs are shown on stderr by their own handlers and nothing is
+filtered.  Everything is put back when the block ends.  Trial processes' own output is Ray's `log_to_driver`
+(harma.tune.cluster), off unless verbose.
 """
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
-import sys
 import warnings
 from collections.abc import Iterator
 
@@ -44,22 +43,16 @@ def _env(name: str, value: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _levels(level: int, handler: logging.Handler | None) -> Iterator[None]:
+def _levels(level: int) -> Iterator[None]:
     loggers = [logging.getLogger(name) for name in LIBRARIES]
-    saved = [(lg.level, lg.propagate) for lg in loggers]
+    saved = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(level)
-        if handler is not None:
-            lg.addHandler(handler)
-            lg.propagate = False
     try:
         yield
     finally:
-        for lg, (old, propagate) in zip(loggers, saved):
+        for lg, old in zip(loggers, saved):
             lg.setLevel(old)
-            lg.propagate = propagate
-            if handler is not None:
-                lg.removeHandler(handler)
 
 
 @contextlib.contextmanager
@@ -121,9 +114,8 @@ def _filter_library_warnings() -> None:
 @contextlib.contextmanager
 def library_output(verbose: bool = False) -> Iterator[None]:
     """Around a driver's run: the libraries' output hidden (quiet) or shown on stderr (verbose)."""
-    if verbose:
-        handler = logging.StreamHandler(sys.stderr)
-        with _env(NO_AUTO_LOGGERS, "1"), _levels(logging.INFO, handler), _optuna(logging.INFO):
+    if verbose:           # the libraries' own handlers at INFO (Ray configures its logging in ray.init)
+        with _env(NO_AUTO_LOGGERS, "1"), _levels(logging.INFO), _optuna(logging.INFO):
             yield
         return
     with contextlib.ExitStack() as stack:
@@ -133,6 +125,6 @@ def library_output(verbose: bool = False) -> Iterator[None]:
         stack.enter_context(_env(CLASSIC_OUTPUT, "0"))
         stack.enter_context(_env(MLFLOW_URL_LINES, "true"))
         stack.enter_context(_filter(TOKEN_NOTE_LOGGER, _DropTokenAuthEnabled()))
-        stack.enter_context(_levels(logging.WARNING, None))
+        stack.enter_context(_levels(logging.WARNING))
         stack.enter_context(_optuna(logging.WARNING))
         yield

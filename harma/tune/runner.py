@@ -20,9 +20,9 @@ from harma.atomic import make_private_dirs, remove_debris
 from harma.results.schema import StudyColumns, record_from_row
 from harma.results.store import ResultsStore
 from harma.schedulers.base import is_early_stopping
-from harma.results.trials import (COMPLETE, FAILED, FINISHED, PRUNED, RUNNING, SEED_KEY, best_first,
+from harma.results.trials import (COMPLETE, FAILED, FINISHED, OBSERVED, PRUNED, RUNNING, SEED_KEY, best_first,
                                   complete_count, importances_withheld, row_overrides)
-from harma.study.columns import epoch_objective, study_columns
+from harma.study.columns import epoch_objective, objective_column, study_columns
 from harma.tune.lock import StudyLock
 from harma.tune.outcome import DEFAULT_MAX_RETRIES, SigtermUnwinds, StopWatch
 from harma.tune.quiet import library_output, silent_reporter, tune_loggers
@@ -149,6 +149,12 @@ def _storage_dirs(study: Study) -> tuple[str, str, str]:
     return root, checkpoints, root.rstrip("/") + "/ray"
 
 
+def _best(store: ResultsStore, study: Study) -> tuple[float, str] | None:
+    """(objective value, trial id) of the study's best COMPLETE or PRUNED trial in Parquet, every driver's."""
+    ranked = best_first(store.read_trials(study.name), OBSERVED)
+    return (float(ranked.iloc[0][objective_column(study)]), ranked.iloc[0]["trial_id"]) if len(ranked) else None
+
+
 def _status_counts(store: ResultsStore, study: Study) -> dict[str, int]:
     trials = store.read_trials(study.name)
     return {str(k): int(v) for k, v in trials["status"].value_counts().items()} if len(trials) else {}
@@ -235,21 +241,21 @@ def _run_connected(study: Study, store: ResultsStore, columns: StudyColumns, res
     summary = {"name": study.name, "started": plan.total, "finished_before": sorted(finished), "results": root,
                "planned": plan.total + len(_finished_ids(store.read_trials(study.name)) - retry)}
     if plan.total == 0:
-        return {**summary, "counts": _status_counts(store, study), "interrupted": None}
+        return {**summary, "best": _best(store, study), "counts": _status_counts(store, study), "interrupted": None}
     from harma.tune.events import EventRelay
 
     relay = EventRelay(study, watch_sinks(study, watch, checkpoints, echo), echo)
     relay.send(study_began(study, store.read_trials(study.name), finished, plan.total, concurrency))
     interrupted = None
     try:
-        callback, interrupted = _fit(study, store, columns, plan, concurrency, finished, max_retries, resume,
+        _, interrupted = _fit(study, store, columns, plan, concurrency, finished, max_retries, resume,
                                      (checkpoints, ray_storage), echo, relay, watch.verbose)
     finally:
         relay.send(StudyEnded(time.time(), interrupted))
         relay.close()
     if study.kind == "search" and not interrupted:
         _report_importances(study, store, echo)
-    return {**summary, "best": callback.best, "counts": _status_counts(store, study), "interrupted": interrupted}
+    return {**summary, "best": _best(store, study), "counts": _status_counts(store, study), "interrupted": interrupted}
 
 
 def _trial_folder(trial) -> str:
