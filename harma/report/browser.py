@@ -146,10 +146,14 @@ class Browser:
         raise TimeoutError(method)
 
     def open(self, path: Path, width: int = 1280, height: int = 900, wait_load: bool = True) -> None:
+        self.open_url(Path(path).resolve().as_uri(), width, height, wait_load)
+
+    def open_url(self, url: str, width: int = 1280, height: int = 900, wait_load: bool = True) -> None:
+        """Navigate to `url` (a file:// page, or one a test serves on 127.0.0.1)."""
         self.events.clear()
         self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
                   mobile=False)
-        self.call("Page.navigate", url=Path(path).resolve().as_uri())
+        self.call("Page.navigate", url=url)
         if wait_load:
             self.wait_event("Page.loadEventFired")
 

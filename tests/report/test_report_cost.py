@@ -56,9 +56,8 @@ def test_trial_numbers_follow_trial_ids():
 
 
 def _figure(html: str, fid: str) -> dict:
-    block = re.search(rf'id="{fid}".*?Plotly\.newPlot\(\s*"{fid}",\s*(\[.*?\]),\s*(\{{.*?\}}),\s*\{{"displaylogo',
-                      html, re.S)
-    return {"data": json.loads(block.group(1)), "layout": json.loads(block.group(2))}
+    block = re.search(rf'<script type="application/json" data-plot-for="{fid}">(.*?)</script>', html, re.S)
+    return json.loads(block.group(1))
 
 
 def test_cpu_only_search_page_plots_core_hours_and_trial_ids(tmp_path):
