@@ -7,7 +7,8 @@ Quiet (the default): the loggers of ray, optuna, mlflow and alembic let only war
 leaves Python's logging alone: `configure_logging` is off in harma.tune.cluster), Optuna's verbosity is WARNING,
 Tune's console output is its classic engine (`RAY_AIR_NEW_OUTPUT=0`: the new one prints its experiment box and paths
 at any verbosity) with `silent_reporter()` as its progress reporter, Ray's note that token authentication is on (as
-harma's local Ray always has it) is dropped while its warning that it is off still shows, MLflow's "View run at URL"
+harma's local Ray always has it) and Tune's traceback of a failed trial (harma prints one line for it) are
+dropped while Ray's warning that token authentication is off still shows, MLflow's "View run at URL"
 lines are off (`MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT`), and deprecation, future and experimental warnings raised
 by those libraries are ignored.  Verbose: their INFO logs are shown on stderr by their own handlers and nothing is
 filtered.  Everything is put back when the block ends.  Trial processes' own output is Ray's `log_to_driver`
@@ -25,7 +26,10 @@ LIBRARIES = ("ray", "optuna", "mlflow", "alembic")
 NO_AUTO_LOGGERS = "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"
 CLASSIC_OUTPUT = "RAY_AIR_NEW_OUTPUT"
 MLFLOW_URL_LINES = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"    # its "View run ... at: URL" lines
-TOKEN_NOTE_LOGGER = "ray._private.authentication.authentication_token_setup"
+DUPLICATES = {     # logger -> the starts of its records that say what a harma line already says
+    "ray._private.authentication.authentication_token_setup": ("Token authentication is enabled",),
+    "ray.tune.execution.tune_controller": ("Trial task failed for trial",),     # `[NAME] TRIAL failed (...)`
+}
 LIBRARY_MODULES = r"(ray|optuna|mlflow|alembic|sqlalchemy|tensorboardX|pyarrow)(\..*)?$"
 
 
@@ -67,21 +71,29 @@ def _optuna(level: int) -> Iterator[None]:
         optuna.logging.set_verbosity(saved)
 
 
-class _DropTokenAuthEnabled(logging.Filter):
-    """Drops Ray's note that token authentication is enabled (what harma wants and documents)."""
+class _Drop(logging.Filter):
+    """Drops records whose message starts with one of `starts`."""
+
+    def __init__(self, starts: tuple[str, ...]) -> None:
+        super().__init__()
+        self.starts = starts
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "Token authentication is enabled" not in record.getMessage()
+        return not record.getMessage().startswith(self.starts)
 
 
 @contextlib.contextmanager
-def _filter(name: str, drop: logging.Filter) -> Iterator[None]:
-    logger = logging.getLogger(name)
-    logger.addFilter(drop)
+def _drop_duplicates() -> Iterator[None]:
+    """Ray's note that token authentication is on (harma's local Ray always has it) and Tune's traceback of a
+    failed trial (harma prints one line for it, and keeps the traceback in the trials row) are not shown."""
+    filters = [(logging.getLogger(name), _Drop(starts)) for name, starts in DUPLICATES.items()]
+    for logger, drop in filters:
+        logger.addFilter(drop)
     try:
         yield
     finally:
-        logger.removeFilter(drop)
+        for logger, drop in filters:
+            logger.removeFilter(drop)
 
 
 def tune_loggers() -> list:
@@ -124,7 +136,7 @@ def library_output(verbose: bool = False) -> Iterator[None]:
         stack.enter_context(_env(NO_AUTO_LOGGERS, "1"))
         stack.enter_context(_env(CLASSIC_OUTPUT, "0"))
         stack.enter_context(_env(MLFLOW_URL_LINES, "true"))
-        stack.enter_context(_filter(TOKEN_NOTE_LOGGER, _DropTokenAuthEnabled()))
+        stack.enter_context(_drop_duplicates())
         stack.enter_context(_levels(logging.WARNING))
         stack.enter_context(_optuna(logging.WARNING))
         yield
