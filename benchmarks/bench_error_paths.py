@@ -1,6 +1,7 @@
 """Time and memory of `harma` error paths against `harma --version`: each command runs N times in a fresh
 process in a scratch folder (a study file whose study already has results, nothing else), and the median wall
-time and peak RSS are printed as a Markdown table (benchmarks/RESULTS.md records them).
+time and peak RSS (GNU time's `%M`, /usr/bin/time) are printed as a Markdown table (benchmarks/RESULTS.md
+records them).
 
     PYTHONPATH=$PWD python benchmarks/bench_error_paths.py [--repeats 5]
 """
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import statistics
 import subprocess
 import sys
@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+TIME = "/usr/bin/time"
 COMMANDS = [["--version"], ["results"], ["results", "show", "nosuch"], ["report", "nosuch"],
             ["study", "status", "nosuch"], ["study", "run", "missing.yaml"], ["study", "run", "studies/tiny.yaml"]]
 STUDY = """name: tiny
@@ -43,13 +44,13 @@ def scratch() -> Path:
 
 
 def once(args: list[str], cwd: Path) -> tuple[float, int, int]:
-    """(seconds, peak RSS in MB, exit code) of one `harma ARGS` process."""
+    """(seconds, peak RSS in MB, exit code) of one `harma ARGS` process, measured by GNU time (`%M`: a process
+    forked from this one would otherwise count this one's memory too)."""
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "harma.cli", *args], cwd=cwd, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return time.perf_counter() - start, usage.ru_maxrss // 1024, proc.returncode
+    done = subprocess.run([TIME, "-f", "%M", sys.executable, "-m", "harma.cli", *args], cwd=cwd,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seconds = time.perf_counter() - start
+    return seconds, int(done.stderr.strip().splitlines()[-1]) // 1024, done.returncode
 
 
 def main() -> None:

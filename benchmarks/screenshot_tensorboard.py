@@ -1,7 +1,7 @@
 """Screenshots of TensorBoard showing a study's runs, for the README (regenerated on purpose, never by the tests).
 
 Starts `tensorboard --logdir DIR --host 127.0.0.1` on a free port (offline: TensorBoard serves its own front end),
-opens its HParams table and its time series in headless Chromium (harma.report.browser), and saves PNGs:
+opens its HParams table, its parallel-coordinates view and its time series in headless Chromium (harma.report.browser), and saves PNGs:
 
     PYTHONPATH=$PWD python benchmarks/screenshot_tensorboard.py results/tensorboard/smoke --out reports/screenshots
 """
@@ -17,7 +17,13 @@ from pathlib import Path
 
 from harma.report.browser import Browser
 
-VIEWS = {"tensorboard-hparams.png": "#hparams", "tensorboard-scalars.png": "#timeseries"}
+WIDTH, HEIGHT = 1600, 800
+VIEWS = {"tensorboard-hparams.png": ("#hparams", None),
+         "tensorboard-parallel.png": ("#hparams", "PARALLEL COORDINATES VIEW"),
+         "tensorboard-scalars.png": ("#timeseries", None)}
+CLICK = ("(() => {{ const all = []; const walk = r => r.querySelectorAll('*').forEach(e => {{ all.push(e); "
+         "if (e.shadowRoot) walk(e.shadowRoot); }}); walk(document); const hits = all.filter(e => "
+         "e.textContent.trim().toUpperCase() === {!r}); hits[hits.length - 1].click(); return hits.length; }})()")
 
 
 def free_port() -> int:
@@ -50,10 +56,13 @@ def main() -> None:
     proc, url = start(args.logdir)
     browser = Browser(webgl=True)
     try:
-        for i, (name, view) in enumerate(VIEWS.items()):
-            browser.open_url(f"{url}/?view={i}{view}", width=1280, height=800)
+        for i, (name, (view, tab)) in enumerate(VIEWS.items()):
+            browser.open_url(f"{url}/?view={i}{view}", width=WIDTH, height=HEIGHT)
             time.sleep(args.settle)
-            browser.screenshot(Path(args.out) / name, max_height=800)
+            if tab:
+                browser.evaluate(CLICK.format(tab))
+                time.sleep(args.settle)
+            browser.screenshot(Path(args.out) / name, max_height=HEIGHT, width=WIDTH)
             print(f"wrote {Path(args.out) / name}")
     finally:
         browser.close()

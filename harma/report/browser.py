@@ -178,10 +178,10 @@ class Browser:
                 out.append(f"log ({p['entry']['source']}): {p['entry']['text']}")
         return out
 
-    def screenshot(self, out: Path, max_height: int = 8000) -> None:
+    def screenshot(self, out: Path, max_height: int = 8000, width: int = 1280) -> None:
         metrics = self.call("Page.getLayoutMetrics")
         height = min(int(metrics["cssContentSize"]["height"]) + 1, max_height)
-        self.call("Emulation.setDeviceMetricsOverride", width=1280, height=height, deviceScaleFactor=1,
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
                   mobile=False)
         time.sleep(0.5)
         shot = self.call("Page.captureScreenshot", format="png")

@@ -44,5 +44,6 @@ def test_the_tensorboard_folder_tags_and_screenshot_are_harmas():
     assert tensorboard_root("s3://b/r", True, "NAME") == Path("~/.harma/tensorboard/NAME").expanduser()
     assert best_tag("val_r_mean") == "best/val_r_mean"
     assert "`<results root>/tensorboard/NAME/<trial id>/`" in README and "`best/val_r_mean`" in README
-    shot = REPO / "reports" / "screenshots" / "tensorboard-hparams.png"
-    assert f"]({shot.relative_to(REPO)})" in README and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for name in ("tensorboard-hparams.png", "tensorboard-parallel.png", "tensorboard-scalars.png"):
+        shot = REPO / "reports" / "screenshots" / name
+        assert str(shot.relative_to(REPO)) in README and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
