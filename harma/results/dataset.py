@@ -8,9 +8,11 @@ whenever any study adds a parameter, by drivers of other studies running at the 
 keeps one schema per study, and instead `root_dataset(store)` reads every file's footer, unifies the schemas
 (an int and a float column become float; columns a study lacks read as null) and returns
 `pyarrow.dataset.dataset(files, schema=unified)`, which pandas (`.to_table().to_pandas()`), DuckDB (a
-replacement scan of the variable) and polars (`scan_pyarrow_dataset`) read with every column.  `note_folder`
-writes `trials/README.txt`, which is not Parquet, so `pandas.read_parquet("<root>/trials")` fails naming it
-and the note says what to call instead.
+replacement scan of the variable) and polars (`scan_pyarrow_dataset`) read with every column.  As soon as the
+root holds two studies whose columns differ (the writer compares one file of each other study the first time
+it sees it), `note_if_mixed` writes `trials/README.txt`, which is not Parquet, so
+`pandas.read_parquet("<root>/trials")` fails naming it, and the note says what to call instead; a root whose
+studies share their columns stays readable whole by any reader.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import pyarrow.fs as pafs
 
 from harma.errors import ResultsFileError
 from harma.results import fsio
+from harma.results.root import PARTITION
 from harma.results.schema import (EPOCH_KEYS, SCHEMA_VERSION, TRIAL_KEYS, epoch_schema, file_version, major,
                                   trial_schema)
 
@@ -42,11 +45,36 @@ or write them to one file: harma results export --all --format parquet
 """
 
 
-def note_folder(fs: pafs.FileSystem, folder: str) -> None:
-    """Write the note into a table folder (`<root>/trials`) unless it is there already."""
-    path = f"{folder}/{NOTE}"
-    if fs.get_file_info(path).type == pafs.FileType.NotFound:
-        fsio.write_bytes(fs, path, NOTE_TEXT.encode())
+def _columns_of(fs: pafs.FileSystem, folder: str) -> set[str] | None:
+    """The column names of the first trials file in a study's folder (None: no file, or one not readable)."""
+    files = fsio.parquet_files(fs, folder)
+    try:
+        return set(fsio.read_schema(fs, files[0]).names) if files else None
+    except (pa.ArrowException, OSError):      # the readers name a broken file; the note can wait
+        return None
+
+
+def note_if_mixed(store: "ResultsStore", study: str, columns: list[str], compared: set[str]) -> bool:
+    """Write `<root>/trials/README.txt` when another study under the root has other columns than `columns` (those
+    of `study`); `compared` holds the studies already compared (updated).  True once the note is there."""
+    folder = f"{store.base}/trials"
+    note = f"{folder}/{NOTE}"
+    if store.fs.get_file_info(note).type != pafs.FileType.NotFound:
+        return True
+    mine = set(columns)
+    for info in fsio.list_dir(store.fs, folder):
+        other = info.base_name[len(PARTITION):]
+        if info.type != pafs.FileType.Directory or not info.base_name.startswith(PARTITION) or other == study \
+                or other in compared:
+            continue
+        theirs = _columns_of(store.fs, info.path)
+        if theirs is None:
+            continue
+        compared.add(other)
+        if theirs != mine:
+            fsio.write_bytes(store.fs, note, NOTE_TEXT.encode())
+            return True
+    return False
 
 
 def _schema_of(store: "ResultsStore", path: str) -> pa.Schema:

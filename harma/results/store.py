@@ -13,7 +13,8 @@ frames with stable dtypes (Int64 for integers, float64, str, boolean, datetime64
 naming the file, a value no trial can have (values.py: a recall outside [0, 100], negative seconds, ...) and two
 files holding the same trial of a study, so nothing downstream ranks or counts them.  `dataset(table)` reads every
 study of the root whole as one pyarrow dataset with the union of their columns (harma.results.dataset, which
-also writes the note in `trials/` that makes a plain reader pointed at that folder fail loudly).
+also writes the note in `trials/` that makes a plain reader pointed at that folder fail loudly once two studies
+there differ in their columns).
 """
 from __future__ import annotations
 
@@ -111,7 +112,7 @@ class ResultsStore:
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = os.fspath(root)
         self.fs, self.base = fsio.resolve_root(root)
-        self._noted = False
+        self._noted, self._compared = False, set()
 
     def __repr__(self) -> str:
         return f"ResultsStore({self.root!r})"
@@ -132,14 +133,13 @@ class ResultsStore:
     def write_trial(self, record: Mapping[str, Any], columns: StudyColumns) -> str:
         """Write (or replace) the trial's row under its study's columns; `record` has the schema's keys
         (`RECORD_KEYS`) plus `params` (dict of dotted key -> value, each a parameter of `columns`)."""
-        from harma.results.dataset import note_folder
+        from harma.results.dataset import note_if_mixed
 
         table = trial_table(record, columns)
         path = self.trial_path(record["study"], record["trial_id"])
         fsio.write_table_atomic(self.fs, path, table)
-        if not self._noted:
-            note_folder(self.fs, f"{self.base}/trials")
-            self._noted = True
+        if not self._noted:            # one listing per write until the note is there (harma.results.dataset)
+            self._noted = note_if_mixed(self, record["study"], table.schema.names, self._compared)
         return path
 
     def write_epoch(self, study: str, trial_id: str, epoch: int,

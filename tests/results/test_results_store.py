@@ -12,7 +12,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from harma.results.schema import RecordError, SchemaVersionError, StudyColumns
-
 from harma.results.store import ResultsStore
 from harma.metrics import METRIC_KEYS
 from harma.results.schema import trial_table
@@ -166,10 +165,9 @@ def test_new_results_folders_are_0700_and_files_0600_existing_root_kept(tmp_path
         store.write_epoch("abl", "t001", 1, {"val": {"r_mean": 1.0}}, seconds=2.0)
     modes = {p.relative_to(tmp_path).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in tmp_path.rglob("*")}
     assert modes.pop("existing") == 0o755
-    files = {k for k in modes if k.endswith((".parquet", ".txt"))}
+    files = {k for k in modes if k.endswith(".parquet")}
     assert files == {f"{root}/{name}" for root in ("new", "existing")
-                     for name in ("trials/study=abl/t001.parquet", "epochs/study=abl/t001-e0001.parquet",
-                                  "trials/README.txt")}
+                     for name in ("trials/study=abl/t001.parquet", "epochs/study=abl/t001-e0001.parquet")}
     assert {k: v for k, v in modes.items() if k in files} == dict.fromkeys(files, 0o600)
     assert {k: v for k, v in modes.items() if k not in files} == dict.fromkeys(set(modes) - files, 0o700)
     assert "new" in modes and "existing/trials/study=abl" in modes
@@ -181,8 +179,7 @@ def test_writes_leave_no_temporary_files(tmp_path):
         write(store, full_record(status="RUNNING", stop_epoch=e))
         store.write_epoch("abl", "t001", e, {"val": {"r_mean": 1.0 * e}}, seconds=2.0)
     names = [n for _, _, files in os.walk(tmp_path) for n in files]
-    assert sorted(names) == ["README.txt", "t001-e0000.parquet", "t001-e0001.parquet", "t001-e0002.parquet",
-                             "t001.parquet"]
+    assert sorted(names) == ["t001-e0000.parquet", "t001-e0001.parquet", "t001-e0002.parquet", "t001.parquet"]
 
 
 def test_failed_write_keeps_old_file_and_no_temp(tmp_path, monkeypatch):
@@ -200,19 +197,16 @@ def test_failed_write_keeps_old_file_and_no_temp(tmp_path, monkeypatch):
     assert [n for _, _, f in os.walk(tmp_path) for n in f if n.startswith(".")] == []
 
 
-def test_plain_pandas_reads_a_study_and_the_epochs_but_refuses_the_trials_folder(tmp_path):
-    """Studies differ in their columns, so the trials folder holds a note that makes a whole read fail (pandas
-    would keep one file's columns); one study's folder and the epochs table (one schema) read whole."""
+def test_plain_pandas_reads_hive_partitions(tmp_path):
     store = ResultsStore(tmp_path)
     for study in ("abl", "srch"):
         for t in ("t1", "t2"):
             write(store, full_record(t, study=study))
             store.write_epoch(study, t, 1, {"val": {"r_mean": 5.0}, "train": {"loss": 0.1}}, 9.0)
-    with pytest.raises(Exception, match=r"trials/README\.txt"):
-        pd.read_parquet(tmp_path / "trials")
-    assert "ResultsStore(\"<root>\").dataset()" in (tmp_path / "trials" / "README.txt").read_text()
-    trials = pd.read_parquet(tmp_path / "trials" / "study=abl")
-    assert len(trials) == 2 and set(trials["param.adapter.bottleneck"]) == {64}
+    trials = pd.read_parquet(tmp_path / "trials")
+    assert len(trials) == 4
+    assert sorted(trials["study"].astype(str).unique()) == ["abl", "srch"]
+    assert set(trials["param.adapter.bottleneck"]) == {64}
     epochs = pd.read_parquet(tmp_path / "epochs")
     assert len(epochs) == 8 and set(epochs["metric"]) == {"r_mean", "loss"}
 

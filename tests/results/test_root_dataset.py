@@ -76,6 +76,20 @@ def test_plain_readers_of_the_trials_folder_fail_instead_of_dropping_columns(roo
     assert 'ResultsStore("<root>").dataset()' in note and "harma results export --all" in note
 
 
+def test_the_note_comes_only_once_two_studies_differ_in_their_columns(tmp_path):
+    """A root whose studies share their columns stays readable whole by any reader; the first trial of a study
+    with other columns writes the note."""
+    store = ResultsStore(tmp_path)
+    same = StudyColumns("same", dict(SEARCH.params), SEARCH.objective, SEARCH.objective_mode)
+    for columns in (SEARCH, same):
+        store.write_trial({"study": columns.study, "trial_id": "t1", "kind": "search", "status": "COMPLETE",
+                           "seed": 1, "params": {"train.seed": 1}}, columns)
+    assert not (tmp_path / "trials" / "README.txt").exists() and len(pd.read_parquet(tmp_path / "trials")) == 2
+    ResultsStore(tmp_path).write_trial({"study": "abl", "trial_id": "t1", "kind": "ablation", "status": "COMPLETE",
+                                        "seed": 0, "params": {"train.seed": 0}}, ABLATION)
+    assert (tmp_path / "trials" / "README.txt").exists()
+
+
 def test_export_all_is_one_file_the_default_calls_read_whole(root, tmp_path_factory, capsys):
     out = tmp_path_factory.mktemp("export") / "all.parquet"
     assert main(["results", "export", "--all", "--format", "parquet", "--out", str(out), "--results", str(root)]) == 0
