@@ -120,7 +120,9 @@ def silent_reporter():
 def _filter_library_warnings() -> None:
     for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
         warnings.filterwarnings("ignore", category=category, module=LIBRARY_MODULES)
-    warnings.filterwarnings("ignore", message=r".*is experimental", module=LIBRARY_MODULES)
+    from optuna.exceptions import ExperimentalWarning
+
+    warnings.filterwarnings("ignore", category=ExperimentalWarning)
 
 
 @contextlib.contextmanager

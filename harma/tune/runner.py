@@ -28,7 +28,7 @@ from harma.tune.outcome import DEFAULT_MAX_RETRIES, SigtermUnwinds, StopWatch
 from harma.tune.quiet import library_output, silent_reporter, tune_loggers
 from harma.tune.watchers import Watch, study_began, watch_sinks
 from harma.errors import is_curable
-from harma.tune.records import TRIAL_KEY, TrialSpec, provenance, trial_spec
+from harma.tune.records import TRIAL_KEY, TrialSpec, provenance
 from harma.study.fresh import check_fresh
 from harma.study.snapshot import save_study_snapshot
 from harma.study.model import Study
@@ -258,9 +258,19 @@ def _run_connected(study: Study, store: ResultsStore, columns: StudyColumns, res
     return {**summary, "best": _best(store, study), "counts": _status_counts(store, study), "interrupted": interrupted}
 
 
-def _trial_folder(trial) -> str:
-    """Tune's name and folder of a trial: its harma trial id (not the repr of its config)."""
-    return trial_spec(trial.config).trial_id
+@dataclass(frozen=True)
+class _TrialFolder:
+    """Tune's name and folder of a trial: its harma trial id, not the repr of its config.  A searcher's trial
+    carries its TrialSpec; a grid's (ablation, replicate) still holds Tune's placeholder for it when the trial is
+    named, so its id comes from its grid position, the number its experiment tag starts with."""
+    grid: tuple[str, ...] = ()
+
+    def __call__(self, trial) -> str:
+        value = trial.config.get(TRIAL_KEY)
+        if isinstance(value, TrialSpec):
+            return value.trial_id
+        index = str(trial.experiment_tag).split("_", 1)[0]
+        return self.grid[int(index)] if index.isdigit() and int(index) < len(self.grid) else str(trial.trial_id)
 
 
 @dataclass
@@ -269,6 +279,7 @@ class _Plan:
     param_space: dict
     num_samples: int
     total: int
+    grid: tuple[str, ...] = ()          # the trial ids of a grid, in its order
 
 
 def _plan(study: Study, store: ResultsStore, columns: StudyColumns, resume: bool, finished: set[str],
@@ -288,7 +299,8 @@ def _plan(study: Study, store: ResultsStore, columns: StudyColumns, resume: bool
                  + ", ".join(t.source for t in warm), flush=True)
         return _Plan(searcher, {}, searcher.total, searcher.total)
     planned = [t for t in _fixed_trials(study, store) if t.trial_id not in finished]
-    return _Plan(None, {TRIAL_KEY: tune.grid_search(planned)}, 1 if planned else 0, len(planned))
+    return _Plan(None, {TRIAL_KEY: tune.grid_search(planned)}, 1 if planned else 0, len(planned),
+                 tuple(t.trial_id for t in planned))
 
 
 def _fit(study: Study, store: ResultsStore, columns: StudyColumns, plan: _Plan, concurrency: int,
@@ -314,7 +326,8 @@ def _fit(study: Study, store: ResultsStore, columns: StudyColumns, plan: _Plan, 
         trainable, param_space=plan.param_space,
         tune_config=tune.TuneConfig(search_alg=plan.searcher, scheduler=_scheduler(study, store, resume),
                                     num_samples=plan.num_samples, max_concurrent_trials=concurrency,
-                                    trial_dirname_creator=_trial_folder, trial_name_creator=_trial_folder),
+                                    trial_dirname_creator=_TrialFolder(plan.grid),
+                                    trial_name_creator=_TrialFolder(plan.grid)),
         run_config=tune.RunConfig(name=f"{study.name}-{time.strftime('%Y%m%d-%H%M%S')}",
                                   storage_path=ray_storage, callbacks=[callback, relay, *tune_loggers()], verbose=0,
                                   progress_reporter=None if verbose else silent_reporter(),

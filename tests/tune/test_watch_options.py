@@ -171,6 +171,7 @@ def test_quiet_hides_library_chatter_and_puts_everything_back():
 def quiet_run() -> None:
     """What a quiet run of a study meets: library logs and warnings, and harma's own warning."""
     import optuna
+    import optuna.exceptions
 
     with library_output(verbose=False):
         assert os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] == "1" and os.environ["RAY_AIR_NEW_OUTPUT"] == "0"
@@ -182,4 +183,18 @@ def quiet_run() -> None:
             "Token authentication is disabled for this Ray cluster.")
         logging.getLogger("ray.tune").info("an info line")
         warnings.warn_explicit("old API", DeprecationWarning, "x.py", 1, module="ray.tune.tuner")
+        warnings.warn_explicit("Argument ``multivariate`` is an experimental feature.",
+                               optuna.exceptions.ExperimentalWarning, "x.py", 1, module="optuna.samplers")
         warnings.warn_explicit("ours", DeprecationWarning, "x.py", 1, module="harma.cli")
+
+
+def test_tune_names_each_trial_folder_after_its_trial_id():
+    from harma.tune.runner import _TrialFolder
+
+    spec = TrialSpec("trial-0007", 1, {})
+    searched = SimpleNamespace(config={TRIAL_KEY: spec}, experiment_tag="7", trial_id="abc_00007")
+    gridded = SimpleNamespace(config={TRIAL_KEY: ("__ref_ph", "db31e0ef")}, experiment_tag="1_trial=x",
+                              trial_id="abc_00001")
+    name = _TrialFolder(("harma-s1", "frozen-s1"))
+    assert [name(searched), name(gridded)] == ["trial-0007", "frozen-s1"]
+    assert _TrialFolder(())(gridded) == "abc_00001"            # no grid known: Tune's own id
