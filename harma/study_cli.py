@@ -1,11 +1,11 @@
 """`harma study run|status|resume|verify`: the study commands, registered into the `harma` CLI.
 
-`status` and `resume` take a study file or a bare name; a name with no `studies/NAME.yaml` is read from the
-snapshot the study saved in its results storage (`--results ROOT`, default `results`: harma.study.snapshot).
-Before Ray starts, `run` and `resume` check that the results storage is writable and that `--address` is a
-Ray cluster (harma.tune.preflight).  While they run, the live view (harma.progress.console) shows the running
-trials, redrawn in place on a terminal and as one line per epoch elsewhere; `--quiet` leaves only the final
-line and errors, `--verbose` adds Ray's and Optuna's own logs (harma.tune.quiet).
+`status` and `resume` take a study file or a bare name; a name with no `studies/NAME.yaml` is read from the snapshot
+the study saved in its results storage (`--results ROOT`, default `$HARMA_RESULTS`, else `results`:
+harma.study.snapshot).  Before Ray starts, `run` and `resume` check that the results storage is writable and that
+`--address` is a Ray cluster (harma.tune.preflight).  While they run, the live view (harma.progress.console) shows
+the running trials, redrawn in place on a terminal and as one line per epoch elsewhere; `--quiet` leaves only the
+final line and errors, `--verbose` adds Ray's and Optuna's own logs (harma.tune.quiet).
 """
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 see while it runs" frame and lines are rendered from, and the rendering of both."""
 from __future__ import annotations
 
+import io
+
 from harma.progress.events import (EpochReported, FinishedTrial, StudyBegan, TrialEnded, TrialRetried,
                                    TrialStarted)
 from harma.progress.model import Progress
@@ -58,6 +60,6 @@ def frame() -> str:
     progress = Progress(evs[0])
     for event in evs[1:]:
         progress.apply(event)
-    console = Console(record=True, width=WIDTH, file=open("/dev/null", "w"), color_system=None)
+    console = Console(record=True, width=WIDTH, file=io.StringIO(), color_system=None)
     console.print(table(progress, NOW))
     return console.export_text()
