@@ -27,7 +27,7 @@ from harma.report import build_index, build_study_report
 from harma.report.browser import Browser, screenshot_page, wait_rendered
 from harma.report.html import plotly_asset_name, write_plotly_asset
 from harma.report.spec import find_spec
-from harma.results import ResultsStore
+from harma.results.store import ResultsStore
 
 REPO = Path(__file__).resolve().parents[1]
 SHOT_NAMES = {"search": "search", "ablation": "ablation", "replicate": "replicate"}

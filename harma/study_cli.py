@@ -1,9 +1,11 @@
 """`harma study run|status|resume|verify`: the study commands, registered into the `harma` CLI.
 
-`status` and `resume` take a study file or a bare name; a name with no `studies/NAME.yaml` is read from the
-snapshot the study saved in its results storage (`--results ROOT`, default `results`: harma.study.snapshot).
-Before Ray starts, `run` and `resume` check that the results storage is writable and that `--address` is a
-Ray cluster (harma.tune.preflight).
+`status` and `resume` take a study file or a bare name; a name with no `studies/NAME.yaml` is read from the snapshot
+the study saved in its results storage (`--results ROOT`, default `$HARMA_RESULTS`, else `results`:
+harma.study.snapshot).  Before Ray starts, `run` and `resume` check that the results storage is writable and that
+`--address` is a Ray cluster (harma.tune.preflight).  While they run, the live view (harma.progress.console) shows
+the running trials, redrawn in place on a terminal and as one line per epoch elsewhere; `--quiet` leaves only the
+final line and errors, `--verbose` adds Ray's and Optuna's own logs (harma.tune.quiet).
 """
 from __future__ import annotations
 
@@ -14,28 +16,79 @@ def _run(args: argparse.Namespace, study, target: str, resume: bool) -> int:
     """Run or resume, then exit 0, 130 (SIGINT), 143 (SIGTERM) or 1 (trials missing, too many FAILED) with one
     stderr line."""
     import sys
+    import time
 
     from harma.report.live import live_report_for
     from harma.tune.outcome import EXIT_CODES, SigtermUnwinds, Terminated, signal_text, study_outcome
     from harma.tune.preflight import preflight
     from harma.tune.runner import run_study
 
+    watch, echo = _watch(args, study)
+    started = time.monotonic()
     try:
         with SigtermUnwinds():
             preflight(study, args.address)
             with live_report_for(study, args.report, args.report_every):
-                summary = run_study(study, address=args.address, resume=resume, max_retries=args.max_retries)
+                summary = run_study(study, address=args.address, resume=resume, max_retries=args.max_retries,
+                                    echo=echo, watch=watch)
     except KeyboardInterrupt as exc:
         name = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
         print(f"harma: study {target} stopped by {signal_text(name)} before it finished; `harma study resume "
               f"{target}` continues it", file=sys.stderr)
         return EXIT_CODES[name]
     name = summary.get("name", target)
+    if not summary["interrupted"]:
+        print(final_line(study, summary, time.monotonic() - started), flush=True)
     outcome = study_outcome(name, summary["planned"], summary["counts"], summary["interrupted"],
                             args.max_failed_share)
     if outcome.message:
         print(f"harma: {outcome.message}", file=sys.stderr)
     return outcome.code
+
+
+def _silent(*args, **kwargs) -> None:
+    """The echo of `--quiet`: harma's progress lines go nowhere."""
+
+
+def _watch(args: argparse.Namespace, study):
+    """(what watches the run, how harma's own lines print) for `--quiet`, `--verbose` and `--mlflow`."""
+    import os
+    import sys
+
+    from harma.progress.console import QUIET, ConsoleSink, console_mode
+    from harma.tune.watchers import Watch
+
+    mode = console_mode(args.quiet, sys.stdout)
+    echo = _silent if mode == QUIET else print
+    asked = os.environ.get("MLFLOW_TRACKING_URI") if args.mlflow else None     # --mlflow: opt in to the variable
+    _check_mlflow(study, asked or study.tracking.mlflow, args.mlflow)
+    return Watch(None if mode == QUIET else ConsoleSink(mode, echo), asked, args.verbose), echo
+
+
+def _check_mlflow(study, uri: str | None, asked: bool) -> None:
+    """StudyError for `--mlflow` without a tracking URI, or MLflow asked for without the mlflow package."""
+    import importlib.util
+
+    from harma.errors import StudyError
+
+    if asked and not uri:
+        raise StudyError("--mlflow: no tracking URI: set MLFLOW_TRACKING_URI (e.g. http://127.0.0.1:5000 or "
+                         "sqlite:///mlflow.db), or `tracking: {mlflow: URI}` in the study file")
+    if uri and importlib.util.find_spec("mlflow") is None:
+        raise StudyError(f"{study.source}: tracking.mlflow: MLflow tracking needs the mlflow package (pip install "
+                         "'harma[mlflow]')")
+
+
+def final_line(study, summary: dict, seconds: float) -> str:
+    """`[NAME] done in 1m32s: COMPLETE 5, PRUNED 1 of 6 trials; best val_r_mean 46.30 (trial-0005)`."""
+    from harma.progress.render import duration
+    from harma.study.columns import objective_column
+
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(summary["counts"].items())) or "no trials"
+    best = summary.get("best")
+    shown = f"{best[0]:.2f} ({best[1]})" if best else "–"
+    return (f"[{study.name}] done in {duration(seconds)}: {counts} of {summary['planned']} trials; best "
+            f"{objective_column(study)} {shown}")
 
 
 def _count(text: str) -> int:
@@ -46,9 +99,12 @@ def _count(text: str) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from harma.study.fresh import check_fresh
     from harma.study.parse import load_study
 
-    return _run(args, load_study(args.file), args.file, resume=False)
+    study = load_study(args.file)
+    check_fresh(study)                 # a refused re-run costs no Ray, Optuna or pyarrow import
+    return _run(args, study, args.file, resume=False)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -68,6 +124,12 @@ def _add_report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-failed-share", type=failed_share, default=DEFAULT_MAX_FAILED_SHARE, metavar="SHARE",
                    help="exit 1 when more than this share of the study's trials FAILED "
                    f"(default {DEFAULT_MAX_FAILED_SHARE:g}); Ctrl-C exits 130")
+    noise = p.add_mutually_exclusive_group()
+    noise.add_argument("-q", "--quiet", action="store_true", help="print only the final line and errors")
+    noise.add_argument("-v", "--verbose", action="store_true", help="also print Ray's, Tune's and Optuna's own "
+                       "logs and the trials' output")
+    p.add_argument("--mlflow", action="store_true", help="also track the study in MLflow at MLFLOW_TRACKING_URI "
+                   "(or the study file's tracking.mlflow): one run per trial under a run for the study")
     p.add_argument("--max-retries", type=_count, default=DEFAULT_MAX_RETRIES, metavar="N",
                    help="restart a trial whose worker died up to N times, from its checkpoint (default "
                    f"{DEFAULT_MAX_RETRIES}); "
@@ -75,12 +137,14 @@ def _add_report_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from harma.results.overrides import train_command
-    from harma.results.store import ResultsStore
-    from harma.results.trials import best_first, objective_label, row_overrides
     from harma.study.snapshot import find_study
 
-    study = find_study(args.name, args.results)
+    study = find_study(args.name, args.results)       # before pyarrow and pandas are imported
+    from harma.results.overrides import train_command
+
+    from harma.results.store import ResultsStore
+    from harma.results.trials import best_first, objective_label, row_overrides
+
     store = ResultsStore(args.results or study.storage_path())
     trials = store.read_trials(study.name)
     if len(trials) == 0:

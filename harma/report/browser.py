@@ -146,10 +146,14 @@ class Browser:
         raise TimeoutError(method)
 
     def open(self, path: Path, width: int = 1280, height: int = 900, wait_load: bool = True) -> None:
+        self.open_url(Path(path).resolve().as_uri(), width, height, wait_load)
+
+    def open_url(self, url: str, width: int = 1280, height: int = 900, wait_load: bool = True) -> None:
+        """Navigate to `url` (a file:// page, or one a test serves on 127.0.0.1)."""
         self.events.clear()
         self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
                   mobile=False)
-        self.call("Page.navigate", url=Path(path).resolve().as_uri())
+        self.call("Page.navigate", url=url)
         if wait_load:
             self.wait_event("Page.loadEventFired")
 
@@ -174,10 +178,10 @@ class Browser:
                 out.append(f"log ({p['entry']['source']}): {p['entry']['text']}")
         return out
 
-    def screenshot(self, out: Path, max_height: int = 8000) -> None:
+    def screenshot(self, out: Path, max_height: int = 8000, width: int = 1280) -> None:
         metrics = self.call("Page.getLayoutMetrics")
         height = min(int(metrics["cssContentSize"]["height"]) + 1, max_height)
-        self.call("Emulation.setDeviceMetricsOverride", width=1280, height=height, deviceScaleFactor=1,
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
                   mobile=False)
         time.sleep(0.5)
         shot = self.call("Page.captureScreenshot", format="png")

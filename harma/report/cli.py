@@ -19,8 +19,8 @@ from pathlib import Path
 from harma.atomic import check_replaceable
 from harma.errors import ResultsError, SpecError, WriteError
 from harma.report.spec import StudySpec, find_spec
+from harma.results.root import RESULTS_HELP, default_results_root, require_study
 
-DEFAULT_ROOT = os.environ.get("HARMA_RESULTS", "results")
 DEFAULT_OUT = "reports"
 
 
@@ -85,24 +85,20 @@ def add_report_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--results", default=DEFAULT_ROOT,
-                   help="results root: local path or URI (s3://, gs://); default $HARMA_RESULTS or ./results")
+    p.add_argument("--results", default=default_results_root(), help=RESULTS_HELP)
     p.add_argument("--out", help="output folder (default reports/NAME, or reports/ for the index)")
 
 
 def run_report(args: argparse.Namespace) -> int:
     """`harma report NAME` (or `--index`): every problem is a harma error, one line on stderr and exit 2."""
-    from harma.results.store import ResultsStore
-
     if args.index == (args.study is not None):
         raise ResultsError("report: give a study name or --index, not both")
     if args.index:
         return run_report_index(args)
+    require_study(args.results, args.study, "report")     # before pyarrow, pandas and plotly are imported
+    from harma.results.store import ResultsStore
+
     store = ResultsStore(args.results)
-    names = store.studies()
-    if args.study not in names:
-        raise ResultsError(f"report: no study {args.study!r} under {args.results} "
-                           f"(studies: {', '.join(names) or 'none'})")
     try:
         spec = find_spec(args.study, args.study_file, str(args.results))
     except SpecError as exc:

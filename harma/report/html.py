@@ -5,14 +5,18 @@ files one by one, index.html last, into a folder shared with other things (the i
 through harma.atomic, readable by others (0666 less the umask).  A page with figures loads plotly.js from one
 shared file, `assets/plotly-<version>.min.js` in the folder above the page's (so `reports/NAME/index.html`
 uses `reports/assets/`; written atomically, only when missing or different), by a relative path, so a copied
-report folder opens offline; `self_contained=True` inlines plotly.js into the page instead.  No CDN, no
-network, no timestamps, stable div ids.
+report folder opens offline; `self_contained=True` inlines plotly.js into the page instead.  The page is readable
+before plotly.js arrives: the shared file loads with `defer` and each figure's data waits in a JSON block until
+its load event draws them all (`drawFigures`), and an inlined plotly.js sits at the end of the body, after the
+text, tables and banners.  No CDN, no network, no timestamps, stable div ids.
 Everything that comes from users (study, arm and parameter names, error messages) is escaped here, in
 `text`, `table` and `code`; only the fixed markup of this module and Plotly's own output go in raw.
 """
 from __future__ import annotations
 
 import html
+import json
+
 import os
 import re
 from dataclasses import dataclass, field
@@ -29,6 +33,9 @@ from harma.results.trials import is_missing
 from harma.report.folder import replace_report_folder, report_target
 
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
+DRAW = ("function drawFigures() { document.querySelectorAll('script[data-plot-for]').forEach(function (s) {"
+        " var f = JSON.parse(s.textContent); Plotly.newPlot(s.dataset.plotFor, f.data, f.layout, "
+        + json.dumps(PLOT_CONFIG) + "); }); }")
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; color: #222;
        background: #fafafa; }
@@ -150,10 +157,17 @@ class Page:
         return [p for s in self.sections for p in s.parts if isinstance(p, Figure)]
 
 
+def _json_block(figure: go.Figure) -> str:
+    """The figure's data and layout as JSON that is safe inside a script element (<, > and & escaped)."""
+    text = pio.to_json(figure, validate=True)
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
 def _figure_html(f: Figure) -> str:
+    """The figure's empty div (drawn by drawFigures once plotly.js has loaded), its data and its caption."""
     height = f.figure.layout.height or 420
-    div = pio.to_html(f.figure, full_html=False, include_plotlyjs=False, div_id=f.fig_id, config=PLOT_CONFIG,
-                      default_height=f"{height}px", validate=True)
+    div = (f'<div id="{esc(f.fig_id)}" class="plotly-graph-div" style="height:{height}px; width:100%;"></div>'
+           f'<script type="application/json" data-plot-for="{esc(f.fig_id)}">{_json_block(f.figure)}</script>')
     return (f'<figure class="harma-figure" data-figure="{esc(f.fig_id)}">{div}'
             f'<figcaption>{esc(f.caption)} Data: <a href="{esc(f.csv_name)}">{esc(f.csv_name)}</a>'
             f"</figcaption></figure>")
@@ -166,13 +180,7 @@ def plotly_asset_name() -> str:
 
 def render(page: Page, plotly_src: str | None = None) -> str:
     """The whole page as one string: plotly.js from `plotly_src` (a relative URL) or, if None, inlined."""
-    figures = page.figures()
-    if not figures:
-        script = ""
-    elif plotly_src is None:
-        script = f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>'
-    else:
-        script = f'<script type="text/javascript" src="{esc(plotly_src)}"></script>'
+    head, tail = _scripts(bool(page.figures()), plotly_src)
     nav = "".join(f'<a href="#{s.anchor}">{esc(s.title)}</a>' for s in page.sections)
     body = []
     for s in page.sections:
@@ -182,9 +190,20 @@ def render(page: Page, plotly_src: str | None = None) -> str:
     banners = "".join(f'<div class="banner" role="alert">{esc(b)}</div>' for b in page.banners)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{esc(page.title)}"
-            f"</title><style>{STYLE}</style>{script}</head><body><header><h1>{esc(page.title)}</h1>{subtitle}"
+            f"</title><style>{STYLE}</style>{head}</head><body><header><h1>{esc(page.title)}</h1>{subtitle}"
             f"</header>{banners}<nav>{nav}</nav><main>{''.join(body)}</main><footer>{esc(page.footer)}</footer>"
-            "</body></html>\n")
+            f"{tail}</body></html>\n")
+
+
+def _scripts(figures: bool, plotly_src: str | None) -> tuple[str, str]:
+    """(in the head, at the end of the body): plotly.js from `plotly_src` loaded with `defer`, drawing the figures
+    on its load event; or, inlined, at the very end after everything readable; nothing without figures."""
+    if not figures:
+        return "", ""
+    draw = f"<script>{DRAW}</script>"
+    if plotly_src is None:
+        return draw, f"<script>{plotly.offline.get_plotlyjs()}</script><script>drawFigures();</script>"
+    return f'{draw}<script defer src="{esc(plotly_src)}" onload="drawFigures()"></script>', ""
 
 
 def write_page(page: Page, out_dir: str | os.PathLike, self_contained: bool = False) -> Path:

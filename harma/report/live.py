@@ -17,10 +17,12 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from harma.report.spec import StudySpec
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_EVERY = 30.0
 

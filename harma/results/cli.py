@@ -9,15 +9,13 @@ sets `func(args) -> int`.
 from __future__ import annotations
 
 import argparse
-import os
 
-DEFAULT_ROOT = os.environ.get("HARMA_RESULTS", "results")
+from harma.results.root import RESULTS_HELP, default_results_root, require_study
 SUMMARY_COLUMNS = ["trial_id", "kind", "arm", "seed", "status", "stop_epoch", "objective", "test_r_mean"]
 
 
 def _root(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--results", default=DEFAULT_ROOT,
-                   help="results root: local path or URI (s3://, gs://); default $HARMA_RESULTS or ./results")
+    p.add_argument("--results", default=default_results_root(), help=RESULTS_HELP)
 
 
 def add_results_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -57,13 +55,13 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    require_study(args.results, args.study)          # before pandas and pyarrow are imported
     import pandas as pd
 
     from harma.results.store import ResultsStore
     from harma.results.trials import is_missing, objective_values
 
     store = ResultsStore(args.results)
-    _check_study(store, args.study)
     trials = store.read_trials(args.study)
     if len(trials) == 0:
         print(f"no trials in {args.study}")
@@ -76,18 +74,16 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from harma.results.export import ResultsError, export
-    from harma.results.store import ResultsStore
+    from harma.errors import ResultsError
 
     if args.all == (args.study is not None):
         raise ResultsError("harma results export: give a study name or --all (not both)")
+    if args.study is not None:
+        require_study(args.results, args.study, "export")   # before pyarrow is imported
+    from harma.results.export import export
+    from harma.results.store import ResultsStore
+
     done = export(ResultsStore(args.results), None if args.all else args.study, args.table, args.format, args.out)
     print(f"wrote {done.rows} rows x {done.columns} columns to {done.path}")
     return 0
 
-
-def _check_study(store, name: str) -> None:
-    from harma.results.export import ResultsError
-
-    if name not in store.studies():
-        raise ResultsError(f"no study {name!r} under {store.root} (studies: {', '.join(store.studies()) or 'none'})")

@@ -11,7 +11,10 @@ that have other columns (files of schema 1.x, or written before the study file g
 check each file's schema version, upgrade old files, merge the studies' parameter columns, and return pandas
 frames with stable dtypes (Int64 for integers, float64, str, boolean, datetime64[us, UTC]).  A reader refuses,
 naming the file, a value no trial can have (values.py: a recall outside [0, 100], negative seconds, ...) and two
-files holding the same trial of a study, so nothing downstream ranks or counts them.
+files holding the same trial of a study, so nothing downstream ranks or counts them.  `dataset(table)` reads every
+study of the root whole as one pyarrow dataset with the union of their columns (harma.results.dataset, which
+also writes the note in `trials/` that makes a plain reader pointed at that folder fail loudly once two studies
+there differ in their columns).
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ import pyarrow.fs as pafs
 from harma.errors import ResultsFileError
 from harma.atomic import remove_debris
 from harma.results import fsio
+from harma.results.root import table_folder_error
 from harma.results.migrate import needs_rewrite, upgrade
 from harma.results.schema import (
     EPOCH_KEYS,
@@ -108,6 +112,7 @@ class ResultsStore:
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = os.fspath(root)
         self.fs, self.base = fsio.resolve_root(root)
+        self._noted, self._compared = False, set()
 
     def __repr__(self) -> str:
         return f"ResultsStore({self.root!r})"
@@ -128,9 +133,13 @@ class ResultsStore:
     def write_trial(self, record: Mapping[str, Any], columns: StudyColumns) -> str:
         """Write (or replace) the trial's row under its study's columns; `record` has the schema's keys
         (`RECORD_KEYS`) plus `params` (dict of dotted key -> value, each a parameter of `columns`)."""
+        from harma.results.dataset import note_if_mixed
+
         table = trial_table(record, columns)
         path = self.trial_path(record["study"], record["trial_id"])
         fsio.write_table_atomic(self.fs, path, table)
+        if not self._noted:            # one listing per write until the note is there (harma.results.dataset)
+            self._noted = note_if_mixed(self, record["study"], table.schema.names, self._compared)
         return path
 
     def write_epoch(self, study: str, trial_id: str, epoch: int,
@@ -185,23 +194,36 @@ class ResultsStore:
             for info in fsio.list_dir(self.fs, f"{self.base}/{table}"):
                 if info.type == pafs.FileType.Directory and info.base_name.startswith(_PARTITION):
                     names.add(info.base_name[len(_PARTITION):])
+        if not names and any(i.type == pafs.FileType.Directory and i.base_name.startswith(_PARTITION)
+                             for i in fsio.list_dir(self.fs, self.base)):
+            raise table_folder_error(self.root)
         return sorted(names)
 
-    def _files(self, table: str, study: str | None) -> list[str]:
+    def files(self, table: str, study: str | None = None) -> list[str]:
+        """The Parquet files of `table` (trials, epochs) of one study, or of every study under the root."""
         names = [study] if study is not None else self.studies()
         return [p for name in names for p in fsio.parquet_files(self.fs, self._dir(table, name))]
+
+    def dataset(self, table: str = "trials"):
+        """Every study's `table` as one pyarrow dataset whose schema is the union of the studies' columns (null
+        where a study lacks one): `ResultsStore("results").dataset().to_table().to_pandas()`, or hand it to DuckDB
+        or polars (`polars.scan_pyarrow_dataset`).  ResultsFileError for a file of an older schema (upgrade it
+        with `harma study resume`, or use read_trials) or for columns whose types cannot be merged."""
+        from harma.results.dataset import root_dataset
+
+        return root_dataset(self, table)
 
     def conform(self, columns: StudyColumns) -> list[str]:
         """Rewrite the study's files whose columns differ from its schema (1.x files, parameters added to the
         study since); return the rewritten paths.  A file holding a value in a column the study no longer
         has is a RecordError naming the file and column, and nothing of it is dropped."""
         target, rewritten = trial_schema(columns), []
-        for path in self._files("trials", columns.study):
+        for path in self.files("trials", columns.study):
             table = upgrade(_read_table(self.fs, path), "trials", path)
             if needs_rewrite(table, target):
                 fsio.write_table_atomic(self.fs, path, _conform_trials(table, target, columns, path))
                 rewritten.append(path)
-        for path in self._files("epochs", columns.study):
+        for path in self.files("epochs", columns.study):
             table = _read_table(self.fs, path)
             if major(file_version(table.schema)) != major(SCHEMA_VERSION):
                 table = upgrade(table, "epochs", path).cast(epoch_schema())
@@ -212,7 +234,7 @@ class ResultsStore:
     def param_kinds(self, study: str) -> dict[str, str]:
         """{dotted key: bool | int | float | string} of the parameter columns in a study's trials files."""
         found: dict[str, list[str | None]] = {}
-        for path in self._files("trials", study):
+        for path in self.files("trials", study):
             schema = _read_schema(self.fs, path)
             check_version(schema, path)
             for f in schema:
@@ -232,7 +254,7 @@ class ResultsStore:
     def read_trials(self, study: str | None = None) -> pd.DataFrame:
         """All trial rows (of one study, or every study), sorted by study and trial_id; ResultsFileError for a
         file holding an impossible value, or for two files holding the same trial."""
-        files = self._files("trials", study)
+        files = self.files("trials", study)
         tables = self._read_all(files, "trials")
         check_files(tables, files, "trials")
         _check_one_row_per_trial(tables, files)
@@ -242,7 +264,7 @@ class ResultsStore:
     def read_epochs(self, study: str | None = None) -> pd.DataFrame:
         """All epoch rows, sorted by study, trial_id, epoch, split and metric; ResultsFileError for a file
         holding an impossible value."""
-        files = self._files("epochs", study)
+        files = self.files("epochs", study)
         tables = self._read_all(files, "epochs")
         check_files(tables, files, "epochs")
         frame = _to_frame(tables, epoch_schema(), EPOCH_KEYS)

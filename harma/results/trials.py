@@ -5,16 +5,21 @@ Every other module (the study driver, `study status`, the report tables, the CLI
 than spelling a status, the parameter prefix or an objective column itself, and for the number of COMPLETE
 trials from which parameter importances are shown (`MIN_IMPORTANCE_TRIALS`).  A row's objective is named in
 the row (`objective`, e.g. `val_r_mean`, and `objective_mode`, max or min), so trials of several studies
-with different objectives rank correctly side by side.
+with different objectives rank correctly side by side.  pandas is imported by the functions that need it, so
+a command that only needs a status name or the importance minimum (argument parsing, a usage error) never loads
+it.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from harma.terms import MODES
+
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 COMPLETE, PRUNED, FAILED, RUNNING = "COMPLETE", "PRUNED", "FAILED", "RUNNING"
 STATUSES = (COMPLETE, PRUNED, FAILED, RUNNING)
@@ -47,6 +52,8 @@ def param_columns(trials: pd.DataFrame) -> list[str]:
 
 def is_missing(value: Any) -> bool:
     """None, NaN, pandas NA or NaT: a cell that holds no value."""
+    import pandas as pd
+
     if value is None or value is pd.NA or value is pd.NaT:
         return True
     if isinstance(value, float):
@@ -74,6 +81,8 @@ def row_overrides(row: Mapping[str, Any], skip: tuple[str, ...] = ()) -> dict[st
 
 def objective_values(trials: pd.DataFrame) -> pd.Series:
     """Each row's value of its own objective column (float; NaN where missing)."""
+    import pandas as pd
+
     if len(trials) == 0:
         return pd.Series([], dtype=float, index=trials.index)
     _check_objective_columns(trials)

@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping, Sequence
 from harma.errors import StudyError
 from harma import config as hconfig
 from harma.config import RunConfig
+from harma.results.root import default_results_root
 from harma.schedulers.base import SchedulerSpec
 from harma.terms import EVAL_SPLITS, SEED_KEY
 
@@ -39,7 +40,7 @@ OPS: dict[str, Callable[[Any, Any], bool]] = {
 ORDER_OPS = ("gt", "ge", "lt", "le")
 
 TOP_KEYS = ("name", "kind", "base", "objective", "resources", "num_samples", "max_concurrent", "seeds",
-            "scheduler", "storage", "optuna_storage", "search", "arms", "replicate")
+            "scheduler", "storage", "optuna_storage", "search", "arms", "replicate", "tracking")
 KIND_ONLY_KEYS = {"num_samples": "search", "search": "search", "arms": "ablation", "replicate": "replicate"}
 
 
@@ -139,6 +140,14 @@ def trial_base(base_set: Mapping[str, Any], seed: int, objective: Objective) -> 
 
 
 @dataclass(frozen=True)
+class Tracking:
+    """Where a study's curves go besides Parquet: TensorBoard event files per trial (on unless switched off) and
+    MLflow runs at a tracking URI (off unless given)."""
+    tensorboard: bool = True
+    mlflow: str | None = None
+
+
+@dataclass(frozen=True)
 class Study:
     name: str
     kind: str                                        # search | ablation | replicate
@@ -148,7 +157,7 @@ class Study:
     resources: Resources
     seeds: tuple[int, ...]
     scheduler: SchedulerSpec                          # a harma.schedulers spec (registry)
-    storage: str = "results"                         # local path or s3:// gs:// file:// URI
+    storage: str = field(default_factory=default_results_root)   # local path or s3:// gs:// file:// URI
     optuna_storage: str | None = None                # None: sqlite file under <storage>/optuna/
     num_samples: int | None = None                   # search only
     max_concurrent: int | None = None                # None: derived from the cluster
@@ -156,6 +165,7 @@ class Study:
     arms: dict[str, dict[str, Any]] = field(default_factory=dict)   # ablation only
     replicate: Replicate | None = None               # replicate only
     source: str = ""                                 # the study file
+    tracking: Tracking = field(default_factory=Tracking)
 
     # -- run configs --------------------------------------------------------------------------------------
     def run_config(self, overrides: Mapping[str, Any] | None = None) -> RunConfig:

@@ -17,12 +17,14 @@ from typing import Any, Callable, Mapping
 from harma import config as hconfig
 from harma.config import ConfigError, RunConfig
 from harma.errors import StudyError
+from harma.results.root import default_results_root
 from harma.metrics import METRIC_KEYS
 from harma.study.checker import Checker, read_yaml
 from harma.schedulers.base import SchedulerSpec, is_early_stopping
 from harma.schedulers.registry import parse_scheduler
 from harma.study.model import (KIND_ONLY_KEYS, OPTUNA_URL_SCHEMES, SPLITS, STORAGE_SCHEMES, TOP_KEYS, Objective,
-                               Replicate, Resources, Search, Study, _scheme, trial_base)
+                               Replicate, Resources, Search, Study, Tracking, _scheme, trial_base)
+
 from harma.study.parse_space import parse_search
 from harma.terms import KINDS, MODES, SEED_KEY
 
@@ -84,6 +86,7 @@ def parse_study(data: Any, source: str = "<study>", folder: str | os.PathLike = 
     _refuse_objective_overrides(source, base_set, arms, search)
 
     storage, optuna_storage = _parse_storage(c, data, kind)
+
     max_concurrent = data.get("max_concurrent")
     if max_concurrent is not None:
         max_concurrent = c.integer("max_concurrent", max_concurrent, minimum=1)
@@ -92,8 +95,20 @@ def parse_study(data: Any, source: str = "<study>", folder: str | os.PathLike = 
         resources=resources,
         seeds=seeds, scheduler=scheduler, storage=storage, optuna_storage=optuna_storage,
         num_samples=num_samples, max_concurrent=max_concurrent, search=search, arms=arms,
-        replicate=replicate, source=source,
+        replicate=replicate, source=source, tracking=_parse_tracking(c, data.get("tracking")),
     )
+
+
+def _parse_tracking(c: Checker, value: Any) -> Tracking:
+    """`tracking: {tensorboard: true|false, mlflow: URI}` (both optional)."""
+    if value is None:
+        return Tracking()
+    data = c.mapping("tracking", value, ("tensorboard", "mlflow"))
+    tensorboard = c.boolean("tracking.tensorboard", data.get("tensorboard", True))
+    uri = data.get("mlflow")
+    if uri is not None:
+        uri = c.string("tracking.mlflow", uri, "an MLflow tracking URI (http://HOST:PORT, sqlite:///FILE, ...)")
+    return Tracking(tensorboard, uri)
 
 
 OBJECTIVE_KEYS = ("train.objective", "train.objective_mode")   # set from the study's `objective`
@@ -101,7 +116,8 @@ OBJECTIVE_KEYS = ("train.objective", "train.objective_mode")   # set from the st
 
 def _parse_storage(c: Checker, data: dict, kind: str) -> tuple[str, str | None]:
     """(`storage`, `optuna_storage`): a search on a bucket needs an Optuna storage it can lock."""
-    storage = c.string("storage", data.get("storage", "results"), "a local path or an s3:// gs:// file:// URI")
+    storage = c.string("storage", data.get("storage", default_results_root()),
+                       "a local path or an s3:// gs:// file:// URI")
     if "://" in storage and _scheme(storage) not in STORAGE_SCHEMES:
         raise c.fail("storage", "a local path or an s3:// gs:// file:// URI", storage)
     optuna_storage = _parse_optuna_storage(c, data.get("optuna_storage"))

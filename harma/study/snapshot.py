@@ -5,13 +5,13 @@ disk, one put each on a bucket): `snapshots/<name>/base.yaml`, the base config f
 `base.set`), then `snapshots/<name>/study.yaml`, the study written back as a study file whose `base.config` is
 that `base.yaml`.  Loading the snapshot therefore builds the same run configs even after the original study
 file or base config file changed or went away.  `find_study(name, results)` loads the study file
-(`studies/<name>.yaml` for a bare name) when it exists, else the snapshot under `results` (default `results`,
-what `storage` defaults to), with `storage` set to the root it was found under.  On resume (`resume=True`) a
-study file is compared with its snapshot and refused, naming what differs, when the change alters what the
-trials run: kind, seeds, objective, scheduler, Optuna storage, search space or sampler, arms, replicate,
-workers per trial, or any key of the resolved base run config except those a single run may change when it
+(`studies/<name>.yaml` for a bare name) when it exists, else the snapshot under `results` (default
+`$HARMA_RESULTS`, else `results`, what `storage` defaults to), with `storage` set to the root it was found under.
+On resume (`resume=True`) a study file is compared with its snapshot and refused, naming what differs, when the
+change alters what the trials run: kind, seeds, objective, scheduler, Optuna storage, search space or sampler,
+arms, replicate, workers per trial, or any key of the resolved base run config except those a single run may change when it
 resumes (harma.config.RESUME_FREE_KEYS, less train.epochs).  resources (other than workers_per_trial),
-max_concurrent, num_samples, warm_start and storage may change.
+max_concurrent, num_samples, warm_start, storage and tracking may change.
 """
 from __future__ import annotations
 
@@ -20,23 +20,24 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow.fs as pafs
 import yaml
 
 from harma import config as hconfig
-from harma.results import fsio
+from harma.results.root import default_results_root, is_uri, study_names
 from harma.schedulers.registry import scheduler_data
 from harma.study.model import NAME_RE, ParamSpec, Search, Study
 from harma.study.parse import load_study, resolve_study_path
 from harma.errors import StudyError
 from harma.terms import SEED_KEY
 
+if TYPE_CHECKING:
+    import pyarrow.fs as pafs
+
 SNAPSHOTS = "snapshots"
 STUDY_FILE = "study.yaml"
 BASE_FILE = "base.yaml"
-DEFAULT_STORAGE = next(f.default for f in dataclasses.fields(Study) if f.name == "storage")
 FREE_BASE_KEYS = hconfig.RESUME_FREE_KEYS - {"train.epochs"}   # base config keys that do not change a trial
 SHOWN = 6
 
@@ -78,8 +79,9 @@ def study_data(study: Study, base_config: str = BASE_FILE) -> dict[str, Any]:
         "name": study.name, "kind": study.kind, "base": {"config": base_config, "set": dict(study.base_set)},
         "objective": dataclasses.asdict(study.objective), "resources": dataclasses.asdict(study.resources),
         "scheduler": scheduler_data(study.scheduler), "storage": study.storage,
-        "optuna_storage": study.optuna_storage}
+        "optuna_storage": study.optuna_storage, "tracking": dataclasses.asdict(study.tracking)}
     seeds = None if SEED_KEY in study.base_set else list(study.seeds)   # else seeds come from base.set
+
     if study.kind == "replicate":
         rep = study.replicate
         data["replicate"] = {"from": rep.source, "top_k": rep.top_k, **({"seeds": seeds} if seeds else {})}
@@ -126,7 +128,7 @@ def _all_fields(study: Study) -> dict[str, Any]:
     """trial_fields and everything else a snapshot keeps (for the round-trip check)."""
     return {**trial_fields(study), "scheduler": study.scheduler, "name": study.name, "resources": study.resources,
             "num_samples": study.num_samples, "max_concurrent": study.max_concurrent, "base.set": study.base_set,
-            "search.warm_start": study.search.warm_start if study.search else None}
+            "search.warm_start": study.search.warm_start if study.search else None, "tracking": study.tracking}
 
 
 def _spec_text(spec: ParamSpec) -> str:
@@ -158,9 +160,16 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 # --------------------------------------------------------------------------------------- reading, writing
 
 def snapshot_path(root: str, name: str, file: str = STUDY_FILE) -> tuple[pafs.FileSystem, str]:
-    """(filesystem, path) of a snapshot file of study `name` under the results root `root`."""
+    """(filesystem, path) of a snapshot file of study `name` under the results root `root` (imports pyarrow)."""
+    from harma.results import fsio
+
     fs, base = fsio.resolve_root(root)
     return fs, f"{base}/{SNAPSHOTS}/{name}/{file}"
+
+
+def local_snapshot_path(root: str, name: str, file: str = STUDY_FILE) -> str:
+    """The absolute path of a snapshot file under a local results root (what snapshot_path gives, no pyarrow)."""
+    return str(Path(os.fspath(root)).expanduser().resolve() / SNAPSHOTS / name / file)
 
 
 def _read(fs: pafs.FileSystem, path: str) -> str:
@@ -169,7 +178,15 @@ def _read(fs: pafs.FileSystem, path: str) -> str:
 
 
 def read_snapshot(root: str, name: str) -> Study | None:
-    """The study saved under `root`, with `storage` set to `root`; None when there is no snapshot."""
+    """The study saved under `root`, with `storage` set to `root`; None when there is no snapshot.  A local root
+    is looked at with os.path (no pyarrow), an object store through pyarrow."""
+    if not is_uri(root):
+        path = local_snapshot_path(root, name)
+        return dataclasses.replace(load_study(path), storage=os.fspath(root)) if os.path.isfile(path) else None
+    import pyarrow.fs as pafs
+
+    from harma.results import fsio
+
     fs, path = snapshot_path(root, name)
     if fs.get_file_info(path).type == pafs.FileType.NotFound:
         return None
@@ -206,14 +223,14 @@ def save_study_snapshot(study: Study, resume: bool = False) -> str | None:
     With `resume`, first refuse a study that differs from the snapshot already there in what trials run.
     Without, write nothing (and return None) when the storage already holds results of a study of this name:
     the runner refuses that run, and the snapshot there stays the one of the study that made them."""
-    from harma.results.store import ResultsStore
+    from harma.results import fsio
 
     root = study.storage_path()
     if resume:
         saved = read_snapshot(root, study.name)
         if saved is not None:
             check_same_trials(study, saved)
-    elif study.name in ResultsStore(root).studies():
+    elif study.name in study_names(root):
         return None
     text, base = snapshot_texts(study)
     _check_round_trip(study, text, base)
@@ -225,9 +242,9 @@ def save_study_snapshot(study: Study, resume: bool = False) -> str | None:
 
 def find_study(name_or_path: str | os.PathLike, results: str | None = None, resume: bool = False) -> Study:
     """The study of a file, or of a bare name: `studies/<name>.yaml`, else its snapshot under `results`
-    (default: DEFAULT_STORAGE).  With `resume`, `results` (when given) replaces the storage of a study read
-    from a file, and a study file that differs from its snapshot in what trials run is refused
-    (check_same_trials)."""
+    (default: harma.results.root.default_results_root()).  With `resume`, `results` (when given) replaces the
+    storage of a study read from a file, and a study file that differs from its snapshot in what trials run is
+    refused (check_same_trials)."""
     path = resolve_study_path(name_or_path)
     name = os.fspath(name_or_path)
     if path.is_file() or not (NAME_RE.fullmatch(name) and path == Path("studies") / f"{name}.yaml"):
@@ -239,10 +256,10 @@ def find_study(name_or_path: str | os.PathLike, results: str | None = None, resu
             if saved is not None:
                 check_same_trials(study, saved)
         return study
-    root = results or DEFAULT_STORAGE
+    root = results or default_results_root()
     saved = read_snapshot(root, name)
     if saved is None:
+        where = snapshot_path(root, name)[1] if is_uri(root) else local_snapshot_path(root, name)
         raise StudyError(f"study file {path}: not found, and no snapshot of study {name!r} under results root "
-                         f"{root} ({snapshot_path(root, name)[1]}); give the study file, or --results ROOT where "
-                         f"the study ran")
+                         f"{root} ({where}); give the study file, or --results ROOT where the study ran")
     return saved

@@ -33,7 +33,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _error_text(trial) -> str:
+def error_text(trial) -> str:
     """The error Tune recorded for a trial (its traceback), as the error column keeps it."""
     path = getattr(trial, "error_file", None)
     try:
@@ -112,7 +112,7 @@ class ParquetResults(Callback):
         # A reported epoch was checkpointed before its report, so a trial with one has a checkpoint.
         start = (f"from its checkpoint (epoch {row['stop_epoch']})" if row.get("stop_epoch")
                  else "from the start (no epoch was checkpointed)")
-        self.echo(f"[{self.study.name}] {tid} failed ({_error_text(trial).splitlines()[0][:200]}); retry "
+        self.echo(f"[{self.study.name}] {tid} failed ({error_text(trial).splitlines()[0][:200]}); retry "
                   f"{self.retries[tid]} of {self.max_retries}, {start}", flush=True)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
@@ -142,7 +142,7 @@ class ParquetResults(Callback):
         row.update({"status": status, "finished_at": _now()})
         if status == FAILED:
             last = row.get("_last") or {}
-            row["error"] = error_summary(last[FAILURE_KEY]) if FAILURE_KEY in last else _error_text(trial)
+            row["error"] = error_summary(last[FAILURE_KEY]) if FAILURE_KEY in last else error_text(trial)
             row["error_type"] = last.get(FAILURE_TYPE_KEY)
         self._elapsed(row["trial_id"], row)
         self._write(row)

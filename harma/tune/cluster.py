@@ -89,8 +89,9 @@ def _loopback_client_defaults(address: str) -> dict[str, str]:
     return applied
 
 
-def connect(study: Study, address: str | None) -> bool:
+def connect(study: Study, address: str | None, verbose: bool = False) -> bool:
     """ray.init for the study; returns True when this call started a local Ray (the caller shuts it down).
+    The trial processes' own output reaches this terminal only when `verbose` (`--verbose`).
 
     `address` (else RAY_ADDRESS) names a running cluster: `auto`, `HOST:PORT` or `ray://HOST:PORT`.  A malformed
     or unreachable address is one ClusterError naming it, raised before Ray is started or contacted.
@@ -114,11 +115,11 @@ def connect(study: Study, address: str | None) -> bool:
             _check_reachable(address)
             _loopback_client_defaults(address)
         try:
-            ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
+            ray.init(address=address, runtime_env=runtime_env, log_to_driver=verbose)
         except (ConnectionError, RuntimeError) as exc:
             raise ClusterError(f"--address {address}: cannot connect to Ray ({exc})") from None
         return False
-    _start_local(study, runtime_env)
+    _start_local(study, runtime_env, verbose)
     return True
 
 
@@ -148,7 +149,7 @@ def _loopback_node():
             os.environ[ENABLE_CLUSTER_ENV] = saved_env
 
 
-def _start_local(study: Study, runtime_env: dict) -> None:
+def _start_local(study: Study, runtime_env: dict, verbose: bool = False) -> None:
     """ray.init of a private Ray on 127.0.0.1; ClusterError (after shutting it down) if Ray took another address."""
     import ray
 
@@ -157,7 +158,7 @@ def _start_local(study: Study, runtime_env: dict) -> None:
     with _loopback_node():
         ray.init(num_cpus=cpus, resources=custom, object_store_memory=LOCAL_OBJECT_STORE_BYTES,
                  include_dashboard=False, _node_ip_address=LOCAL_NODE_IP, runtime_env=runtime_env,
-                 log_to_driver=False, configure_logging=False)
+                 log_to_driver=verbose, configure_logging=verbose)
     node_ip = ray.util.get_node_ip_address()
     if node_ip != LOCAL_NODE_IP:
         ray.shutdown()

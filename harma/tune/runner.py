@@ -14,25 +14,33 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from harma.atomic import make_private_dirs, remove_debris
 from harma.results.schema import StudyColumns, record_from_row
 from harma.results.store import ResultsStore
 from harma.schedulers.base import is_early_stopping
-from harma.results.trials import (COMPLETE, FAILED, FINISHED, PRUNED, RUNNING, best_first, complete_count,
+from harma.results.trials import (COMPLETE, FAILED, FINISHED, OBSERVED, PRUNED, RUNNING, best_first, complete_count,
                                   importances_withheld, row_overrides)
+from harma.study.columns import epoch_objective, objective_column, study_columns
 from harma.terms import SEED_KEY
-from harma.study.columns import epoch_objective, study_columns
+
 from harma.tune.lock import StudyLock
 from harma.tune.outcome import DEFAULT_MAX_RETRIES, SigtermUnwinds, StopWatch
+from harma.tune.quiet import library_output, silent_reporter, tune_loggers
+from harma.tune.watchers import Watch, study_began, watch_sinks
 from harma.errors import is_curable
 from harma.tune.records import TRIAL_KEY, TrialSpec, provenance
+from harma.study.fresh import check_fresh
 from harma.study.snapshot import save_study_snapshot
 from harma.study.model import Study
 from harma.study.parse import load_study
 from harma.errors import StudyError
 from harma.study.warm_start import plan_warm_start
+from harma.progress.events import StudyEnded
+
+if TYPE_CHECKING:
+    from harma.tune.events import EventRelay
 
 OPTUNA_STATES = {"COMPLETE": COMPLETE, "PRUNED": PRUNED, "FAIL": FAILED}   # Optuna TrialState name -> status
 DRIVER_MEMORY_BYTES = 1024 * 1024
@@ -73,9 +81,7 @@ def _retry_ids(trials) -> set[str]:
 
 def _check_new(study: Study, store: ResultsStore, checkpoints: str) -> None:
     """A new study must not have results, nor (locally) checkpoints an earlier run of its name left behind."""
-    if len(store.read_trials(study.name)):
-        raise StudyError(f"{study.source}: name: study {study.name!r} already has results under {store.root}; "
-                         f"`harma study resume {study.name}` continues it, or give the study a new name")
+    check_fresh(study)
     if not study.storage_is_remote:
         _check_no_stale_runs(study, checkpoints)
 
@@ -145,6 +151,12 @@ def _storage_dirs(study: Study) -> tuple[str, str, str]:
     return root, checkpoints, root.rstrip("/") + "/ray"
 
 
+def _best(store: ResultsStore, study: Study) -> tuple[float, str] | None:
+    """(objective value, trial id) of the study's best COMPLETE or PRUNED trial in Parquet, every driver's."""
+    ranked = best_first(store.read_trials(study.name), OBSERVED)
+    return (float(ranked.iloc[0][objective_column(study)]), ranked.iloc[0]["trial_id"]) if len(ranked) else None
+
+
 def _status_counts(store: ResultsStore, study: Study) -> dict[str, int]:
     trials = store.read_trials(study.name)
     return {str(k): int(v) for k, v in trials["status"].value_counts().items()} if len(trials) else {}
@@ -158,21 +170,24 @@ class _NoTunerRestoreHint:
 
 
 def run_study(study_or_path: Study | str, address: str | None = None, resume: bool = False,
-              echo: Callable[..., None] = print, max_retries: int = DEFAULT_MAX_RETRIES) -> dict[str, Any]:
+              echo: Callable[..., None] = print, max_retries: int = DEFAULT_MAX_RETRIES,
+              watch: Watch = Watch()) -> dict[str, Any]:
     """Run (or resume) a study to the end, holding its driver lock; returns {"started": n, "finished_before":
     ids, "planned": trials in the study, "counts": {status: n} from Parquet at the end, "interrupted": SIGINT
-    arrived, ...}.  A trial whose worker dies is retried from its checkpoint up to `max_retries` times."""
+    arrived, ...}.  A trial whose worker dies is retried from its checkpoint up to `max_retries` times.  `watch`
+    says who sees the trials' epochs as they happen (harma.tune.watchers) and whether Ray's and Optuna's own
+    logs show (harma.tune.quiet)."""
     study = study_or_path if isinstance(study_or_path, Study) else load_study(study_or_path)
     root = study.storage_path()
     with StudyLock(root, study.name) as lock:
         if lock.stale is not None:
             echo(f"[{study.name}] took over the lock of a driver that is gone ({lock.stale.describe()})",
                  flush=True)
-        return _run_locked(study, address, resume, echo, max_retries)
+        return _run_locked(study, address, resume, echo, max_retries, watch)
 
 
 def _run_locked(study: Study, address: str | None, resume: bool, echo: Callable[..., None],
-                max_retries: int) -> dict[str, Any]:
+                max_retries: int, watch: Watch) -> dict[str, Any]:
     import ray
 
     from harma.tune.cluster import connect
@@ -199,12 +214,12 @@ def _run_locked(study: Study, address: str | None, resume: bool, echo: Callable[
     recorded = store.read_trials(study.name)
     retry = _retry_ids(recorded) if resume else set()
     finished = _finished_ids(recorded) - retry
-    with SigtermUnwinds() as sigterm:
-        started_ray = connect(study, address)
+    with SigtermUnwinds() as sigterm, library_output(watch.verbose):
+        started_ray = connect(study, address, verbose=watch.verbose)
         sigterm.install()                              # ray.init put its own SIGTERM handler in place
         try:
             return _run_connected(study, store, columns, resume, finished, retry, warm,
-                                  (root, checkpoints, ray_storage), echo, max_retries)
+                                  (root, checkpoints, ray_storage), echo, max_retries, watch)
         finally:
             if started_ray:
                 ray.shutdown()
@@ -212,7 +227,7 @@ def _run_locked(study: Study, address: str | None, resume: bool, echo: Callable[
 
 def _run_connected(study: Study, store: ResultsStore, columns: StudyColumns, resume: bool, finished: set[str],
                    retry: set[str], warm: list, dirs: tuple[str, str, str], echo: Callable[..., None],
-                   max_retries: int) -> dict[str, Any]:
+                   max_retries: int, watch: Watch) -> dict[str, Any]:
     from harma.tune.cluster import check_fits, cluster_shape, derive_max_concurrent
 
     root, checkpoints, ray_storage = dirs
@@ -228,12 +243,36 @@ def _run_connected(study: Study, store: ResultsStore, columns: StudyColumns, res
     summary = {"name": study.name, "started": plan.total, "finished_before": sorted(finished), "results": root,
                "planned": plan.total + len(_finished_ids(store.read_trials(study.name)) - retry)}
     if plan.total == 0:
-        return {**summary, "counts": _status_counts(store, study), "interrupted": None}
-    callback, interrupted = _fit(study, store, columns, plan, concurrency, finished, max_retries, resume,
-                                 (checkpoints, ray_storage), echo)
+        return {**summary, "best": _best(store, study), "counts": _status_counts(store, study), "interrupted": None}
+    from harma.tune.events import EventRelay
+
+    relay = EventRelay(study, watch_sinks(study, watch, checkpoints, echo), echo)
+    relay.send(study_began(study, store.read_trials(study.name), finished, plan.total, concurrency))
+    interrupted = None
+    try:
+        _, interrupted = _fit(study, store, columns, plan, concurrency, finished, max_retries, resume,
+                                     (checkpoints, ray_storage), echo, relay, watch.verbose)
+    finally:
+        relay.send(StudyEnded(time.time(), interrupted))
+        relay.close()
     if study.kind == "search" and not interrupted:
         _report_importances(study, store, echo)
-    return {**summary, "best": callback.best, "counts": _status_counts(store, study), "interrupted": interrupted}
+    return {**summary, "best": _best(store, study), "counts": _status_counts(store, study), "interrupted": interrupted}
+
+
+@dataclass(frozen=True)
+class _TrialFolder:
+    """Tune's name and folder of a trial: its harma trial id, not the repr of its config.  A searcher's trial
+    carries its TrialSpec; a grid's (ablation, replicate) still holds Tune's placeholder for it when the trial is
+    named, so its id comes from its grid position, the number its experiment tag starts with."""
+    grid: tuple[str, ...] = ()
+
+    def __call__(self, trial) -> str:
+        value = trial.config.get(TRIAL_KEY)
+        if isinstance(value, TrialSpec):
+            return value.trial_id
+        index = str(trial.experiment_tag).split("_", 1)[0]
+        return self.grid[int(index)] if index.isdigit() and int(index) < len(self.grid) else str(trial.trial_id)
 
 
 @dataclass
@@ -242,6 +281,7 @@ class _Plan:
     param_space: dict
     num_samples: int
     total: int
+    grid: tuple[str, ...] = ()          # the trial ids of a grid, in its order
 
 
 def _plan(study: Study, store: ResultsStore, columns: StudyColumns, resume: bool, finished: set[str],
@@ -261,13 +301,16 @@ def _plan(study: Study, store: ResultsStore, columns: StudyColumns, resume: bool
                  + ", ".join(t.source for t in warm), flush=True)
         return _Plan(searcher, {}, searcher.total, searcher.total)
     planned = [t for t in _fixed_trials(study, store) if t.trial_id not in finished]
-    return _Plan(None, {TRIAL_KEY: tune.grid_search(planned)}, 1 if planned else 0, len(planned))
+    return _Plan(None, {TRIAL_KEY: tune.grid_search(planned)}, 1 if planned else 0, len(planned),
+                 tuple(t.trial_id for t in planned))
 
 
 def _fit(study: Study, store: ResultsStore, columns: StudyColumns, plan: _Plan, concurrency: int,
-         finished: set[str], max_retries: int, resume: bool, dirs: tuple[str, str], echo: Callable[..., None]):
-    """Fit one Tune experiment over the plan; returns (the Parquet callback, the signal that stopped it or
-    None)."""
+         finished: set[str], max_retries: int, resume: bool, dirs: tuple[str, str], echo: Callable[..., None],
+         relay: "EventRelay", verbose: bool):
+    """Fit one Tune experiment over the plan, the Parquet callback first, then the relay of epoch events to the
+    watchers; returns (the Parquet callback, the signal that stopped it or None).  Tune's trial folders are
+    named after the harma trial id."""
     import logging
 
     from ray import tune
@@ -284,9 +327,12 @@ def _fit(study: Study, store: ResultsStore, columns: StudyColumns, plan: _Plan, 
     tuner = tune.Tuner(
         trainable, param_space=plan.param_space,
         tune_config=tune.TuneConfig(search_alg=plan.searcher, scheduler=_scheduler(study, store, resume),
-                                    num_samples=plan.num_samples, max_concurrent_trials=concurrency),
+                                    num_samples=plan.num_samples, max_concurrent_trials=concurrency,
+                                    trial_dirname_creator=_TrialFolder(plan.grid),
+                                    trial_name_creator=_TrialFolder(plan.grid)),
         run_config=tune.RunConfig(name=f"{study.name}-{time.strftime('%Y%m%d-%H%M%S')}",
-                                  storage_path=ray_storage, callbacks=[callback], verbose=0,
+                                  storage_path=ray_storage, callbacks=[callback, relay, *tune_loggers()], verbose=0,
+                                  progress_reporter=None if verbose else silent_reporter(),
                                   failure_config=tune.FailureConfig(max_failures=max_retries)))
     hint = _NoTunerRestoreHint()
     tune_logger = logging.getLogger("ray.tune.tune")

@@ -228,9 +228,9 @@ def local_cluster(tmp_path_factory):
 
 
 def _read_trials(root: Path):
-    import pandas as pd
+    from harma.results.store import ResultsStore
 
-    return pd.read_parquet(root / "results" / "trials")
+    return ResultsStore(root / "results").dataset().to_table().to_pandas()
 
 
 def _assert_on_worker(trials, cluster: LocalCluster, count: int) -> dict:

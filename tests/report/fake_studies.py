@@ -10,7 +10,11 @@ import math
 
 import numpy as np
 
-from harma.results import METRIC_KEYS, ResultsStore, StudyColumns
+from harma.metrics import METRIC_KEYS
+
+from harma.results.store import ResultsStore
+
+from harma.results.schema import StudyColumns
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2024, 6, 1, tzinfo=UTC)

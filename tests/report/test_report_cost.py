@@ -13,7 +13,7 @@ from harma.report import build_study_report
 from harma.report.cost import add_cost, best_so_far_by_cost, cost_basis
 from harma.report.frames import trial_numbers
 from harma.report.spec import StudySpec
-from harma.results import ResultsStore
+from harma.results.store import ResultsStore
 
 SPEC = StudySpec(name="s", source="studies/s.yaml", base_config="synthetic-tiny", base_set={}, cpus_per_trial=4.0)
 
@@ -56,9 +56,8 @@ def test_trial_numbers_follow_trial_ids():
 
 
 def _figure(html: str, fid: str) -> dict:
-    block = re.search(rf'id="{fid}".*?Plotly\.newPlot\(\s*"{fid}",\s*(\[.*?\]),\s*(\{{.*?\}}),\s*\{{"displaylogo',
-                      html, re.S)
-    return {"data": json.loads(block.group(1)), "layout": json.loads(block.group(2))}
+    block = re.search(rf'<script type="application/json" data-plot-for="{fid}">(.*?)</script>', html, re.S)
+    return json.loads(block.group(1))
 
 
 def test_cpu_only_search_page_plots_core_hours_and_trial_ids(tmp_path):

@@ -11,7 +11,8 @@ from fake_studies import curve, trial_record, write_epochs
 
 from harma.report.browser import CHROMIUM, Browser, wait_rendered
 from harma.report.live import LiveReport, live_report
-from harma.results import ResultsStore, StudyColumns
+from harma.results.store import ResultsStore
+from harma.results.schema import StudyColumns
 
 COLUMNS = StudyColumns("live", {"loss.gamma": "float", "train.seed": "int"})
 

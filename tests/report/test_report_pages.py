@@ -14,7 +14,8 @@ from scipy import stats as sps
 from harma.errors import ResultsError
 from harma.report import add_report_commands, build_study_report
 from harma.report.html import fmt_p
-from harma.results import ResultsStore, StudyColumns
+from harma.results.store import ResultsStore
+from harma.results.schema import StudyColumns
 
 FIGURE_IDS = {
     "abl": ["ablation-arms", "ablation-paired", "ablation-curves"],

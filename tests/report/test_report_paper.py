@@ -13,7 +13,7 @@ from fake_studies import write_ablation
 from harma.errors import SpecError
 from harma.report import build_study_report
 from harma.report.spec import load_spec
-from harma.results import ResultsStore
+from harma.results.store import ResultsStore
 
 NAME = "reproduce-x"
 

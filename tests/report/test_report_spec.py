@@ -16,7 +16,7 @@ from harma.config import load_config
 from harma.report import build_study_report
 from harma.report.arm_defs import arm_definitions
 from harma.report.spec import SpecError, find_spec, load_spec, train_command
-from harma.results import ResultsStore
+from harma.results.store import ResultsStore
 from harma.study.columns import study_columns
 from harma.study.parse import load_study
 

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "report"))
 
 from fake_studies import write_search  # noqa: E402
 
-from harma.results import ResultsStore  # noqa: E402
+from harma.results.store import ResultsStore  # noqa: E402
 
 STUDY = """
 name: srch

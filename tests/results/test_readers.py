@@ -14,7 +14,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from harma.results import ResultsStore, StudyColumns
+from harma.results.store import ResultsStore
+
+from harma.results.schema import StudyColumns
 
 UTC = dt.timezone.utc
 SEARCH = StudyColumns("srch", {"adapter.bottleneck": "int", "adapter.share": "string", "loss.gamma": "float",
@@ -185,7 +187,7 @@ def test_conforming_a_schema_1_study_makes_plain_readers_see_it_whole(tmp_path):
 
 def test_conform_refuses_to_drop_a_value(tmp_path):
     store = write_v1_study(tmp_path)
-    from harma.results import RecordError
+    from harma.results.schema import RecordError
 
     with pytest.raises(RecordError, match=r"b-s0.parquet: column param.loss.w_triplet holds values"):
         store.conform(StudyColumns("abl", {"train.seed": "int"}))

@@ -11,7 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from harma.results import RecordError, ResultsStore, SchemaVersionError, StudyColumns
+from harma.results.schema import RecordError, SchemaVersionError, StudyColumns
+from harma.results.store import ResultsStore
 from harma.metrics import METRIC_KEYS
 from harma.results.schema import trial_table
 

@@ -14,7 +14,8 @@ import pytest
 
 from harma.errors import RecordError, ResultsFileError
 from harma.metrics import METRIC_KEYS
-from harma.results import ResultsStore, StudyColumns
+from harma.results.store import ResultsStore
+from harma.results.schema import StudyColumns
 from harma.results.schema import epoch_table, trial_table
 from harma.results.values import RECALL_COLUMNS
 

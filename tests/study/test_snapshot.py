@@ -147,7 +147,7 @@ def test_status_without_file_or_snapshot_exits_2(saved_smoke, capsys):
 def test_resume_by_name_runs_the_snapshot_study(saved_smoke, monkeypatch, capsys):
     seen = {}
 
-    def fake_run(study, address=None, resume=False, max_retries=2):
+    def fake_run(study, address=None, resume=False, max_retries=2, **watching):
         seen.update(study=study, resume=resume)
         return {"name": study.name, "planned": 1, "counts": {"COMPLETE": 1}, "interrupted": False}
 

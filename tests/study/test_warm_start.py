@@ -10,7 +10,9 @@ import yaml
 
 pytest.importorskip("ray")
 
-from harma.results import ResultsStore, StudyColumns  # noqa: E402
+from harma.results.store import ResultsStore  # noqa: E402
+
+from harma.results.schema import StudyColumns  # noqa: E402
 from harma.tune.callbacks import ParquetResults  # noqa: E402
 from harma.study.columns import study_columns  # noqa: E402
 from harma.tune.records import TRIAL_KEY, Provenance  # noqa: E402

@@ -63,9 +63,16 @@ def start_harma(args: list[str], cwd: Path, stdout=subprocess.DEVNULL, stderr=su
 
 
 def read_trials(scratch: Path, study: str | None = None) -> pd.DataFrame:
-    """The trials table under scratch/results (one study's, or all), empty before the first row is written."""
+    """The trials table under scratch/results (one study's folder read by pandas, or every study through the
+    results root's dataset), empty before the first row is written."""
     path = scratch / "results" / "trials" / (f"study={study}" if study else "")
-    return pd.read_parquet(path) if path.is_dir() and any(path.rglob("*.parquet")) else pd.DataFrame()
+    if not (path.is_dir() and any(path.rglob("*.parquet"))):
+        return pd.DataFrame()
+    if study:
+        return pd.read_parquet(path)
+    from harma.results.store import ResultsStore
+
+    return ResultsStore(scratch / "results").dataset().to_table().to_pandas()
 
 
 def descendants(pid: int) -> list[int]:

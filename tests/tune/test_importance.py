@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "report"))
 
 from fake_studies import SEARCH_TRIALS, write_optuna  # noqa: E402
 
-from harma.results import ResultsStore  # noqa: E402
+from harma.results.store import ResultsStore  # noqa: E402
 from harma.tune.importance import importances_of, record_importances  # noqa: E402
 from harma.study.parse import load_study  # noqa: E402
 

@@ -17,7 +17,7 @@ from harma.metrics import REPORTED_KEYS  # noqa: E402
 from harma.report.frames import prepare  # noqa: E402
 from harma.report.pages import index_rows  # noqa: E402
 from harma.report.search import top_k  # noqa: E402
-from harma.results import ResultsStore  # noqa: E402
+from harma.results.store import ResultsStore  # noqa: E402
 from harma.results.trials import best_first  # noqa: E402
 from harma.tune.callbacks import ParquetResults  # noqa: E402
 from harma.study.columns import study_columns  # noqa: E402

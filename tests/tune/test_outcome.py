@@ -107,7 +107,7 @@ def study_s(tmp_path, monkeypatch):
 
 
 def _fake_run(summary=None, raise_interrupt=False, raise_terminated=False):
-    def run_study(target, address=None, resume=False, max_retries=2):
+    def run_study(target, address=None, resume=False, max_retries=2, **watching):
         if raise_terminated:
             raise Terminated
         if raise_interrupt:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from harma.results import ResultsStore, StudyColumns
+from harma.results.store import ResultsStore
+
+from harma.results.schema import StudyColumns
 from harma.tune.runner import _fixed_trials
 from harma.study.parse import load_study
 

@@ -38,7 +38,7 @@ def test_an_epoch_result_reports_the_tie_gap_of_this_epoch_only():
 def test_parquet_callback_writes_the_tie_gap_as_an_epoch_row(tmp_path):
     import yaml
 
-    from harma.results import ResultsStore
+    from harma.results.store import ResultsStore
     from harma.tune.callbacks import ParquetResults
     from harma.study.columns import study_columns
     from harma.tune.records import Provenance
@@ -72,7 +72,7 @@ def test_a_new_loss_term_reaches_the_log_the_console_tune_and_the_epochs_table(t
     import harma.train_step as train_step
     from harma.cli import _print_epoch
     from harma.config import apply_overrides
-    from harma.results import ResultsStore
+    from harma.results.store import ResultsStore
     from harma.train import train
     from harma.tune.callbacks import ParquetResults
     from harma.study.columns import study_columns
@@ -136,7 +136,7 @@ def test_the_error_column_keeps_the_last_line_first_and_a_bounded_tail():
 
 
 def test_the_best_so_far_line_counts_trials_earlier_drivers_finished(tmp_path):
-    from harma.results import ResultsStore
+    from harma.results.store import ResultsStore
     from harma.tune.callbacks import ParquetResults
     from harma.study.columns import study_columns
     from harma.tune.records import Provenance

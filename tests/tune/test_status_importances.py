@@ -12,7 +12,7 @@ import optuna
 import pytest
 
 from harma.cli import main
-from harma.results import ResultsStore
+from harma.results.store import ResultsStore
 from harma.results import trials as trials_module
 from harma.results.trials import MIN_IMPORTANCE_TRIALS
 from harma.tune import runner

@@ -23,7 +23,7 @@ def test_smoke_study_end_to_end_and_its_report(scratch):
     shutil.copy(REPO / "studies" / "smoke.yaml", scratch / "studies" / "smoke.yaml")
     proc = run_harma(["study", "run", "studies/smoke.yaml"], scratch)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    trials = pd.read_parquet(scratch / "results" / "trials")
+    trials = read_trials(scratch)
     assert len(trials) == 10 and trials["trial_id"].is_unique
     assert set(trials["status"]) == {"COMPLETE", "PRUNED"}
     pruned = trials[trials["status"] == "PRUNED"]
@@ -131,7 +131,7 @@ def test_ddp_trial_through_torch_trainer_and_a_nan_trial_fails_alone(scratch):
     (scratch / "studies" / "ddp.yaml").write_text(DDP_STUDY)
     proc = run_harma(["study", "run", "studies/ddp.yaml"], scratch)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    trials = pd.read_parquet(scratch / "results" / "trials").set_index("trial_id")
+    trials = read_trials(scratch).set_index("trial_id")
     assert trials.loc["harma-s1", "status"] == "COMPLETE" and trials.loc["harma-s1", "stop_epoch"] == 2
     assert trials.loc["diverges-s1", "status"] == "FAILED"
     assert "loss is nan" in trials.loc["diverges-s1", "error"]

@@ -7,10 +7,9 @@ import signal
 import subprocess
 import time
 
-import pandas as pd
 import pytest
 
-from harma_subprocess import assert_verified, run_harma, start_harma, tiny_study
+from harma_subprocess import assert_verified, read_trials, run_harma, start_harma, tiny_study
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -44,11 +43,11 @@ def test_a_stop_signal_exits_with_its_code_and_points_to_resume(scratch, signum,
     lines = [line for line in err.splitlines() if line.startswith("harma: ")]
     assert len(lines) == 1 and name in lines[0] and "harma study resume stopme" in lines[0], err[-3000:]
     assert "Tuner.restore" not in err and "Traceback" not in err
-    trials = pd.read_parquet(scratch / "results" / "trials")
+    trials = read_trials(scratch)
     assert (trials["status"] == "COMPLETE").sum() < 3
     assert not (scratch / "results" / "locks" / "stopme.lock").exists()
     if signum == signal.SIGTERM:
         resumed = run_harma(["study", "resume", "stopme"], scratch)
         assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-3000:]
-        assert (pd.read_parquet(scratch / "results" / "trials")["status"] == "COMPLETE").sum() == 3
+        assert (read_trials(scratch)["status"] == "COMPLETE").sum() == 3
         assert_verified(scratch, "stopme")
