@@ -49,7 +49,7 @@ def gpu_share(share: float, device_name: str = "cuda") -> Iterator[None]:
         return
     import torch
 
-    from harma.distributed import resolve_device
+    from harma.runtime import resolve_device
 
     device = resolve_device(device_name)
     if device.type != "cuda":
