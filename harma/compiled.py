@@ -59,17 +59,14 @@ class _Process:
     notes: dict[tuple[str, str, str], str] = field(default_factory=dict)   # (role, mode, kind) -> line
     seconds: float = 0.0
     started: float | None = None
-    clock_installed: bool = False
 
 
 _STATE = _Process()
 
 
 def reset_process() -> None:
-    """Forget the compiled functions, fallbacks and notes (tests; the clock's callbacks stay installed)."""
-    installed = _STATE.clock_installed
+    """Forget the compiled functions, fallbacks, notes and clock (tests)."""
     _STATE.__init__()
-    _STATE.clock_installed = installed
 
 
 def _clock_start(_args: Any) -> None:
@@ -83,12 +80,12 @@ def _clock_end(_args: Any) -> None:
 
 
 def _install_clock() -> None:
-    if not _STATE.clock_installed:
-        from torch._dynamo.callback import on_compile_end, on_compile_start
+    """Register the clock's callbacks unless they are registered (`torch._dynamo.reset()` clears them)."""
+    from torch._dynamo.callback import callback_handler
 
-        on_compile_start(_clock_start)
-        on_compile_end(_clock_end)
-        _STATE.clock_installed = True
+    if _clock_start not in callback_handler.start_callbacks:
+        callback_handler.register_start_callback(_clock_start)
+        callback_handler.register_end_callback(_clock_end)
 
 
 def compile_seconds() -> float:
@@ -152,6 +149,8 @@ class FastCall:
     def __init__(self, role: str, module: nn.Module, mode: str) -> None:
         self.role, self.module, self.mode = role, module, mode
         self._graph_fn = compiled_function(role, mode) if mode != "off" else None
+        if self._graph_fn is not None:
+            _install_clock()
 
     @property
     def compiled(self) -> bool:

@@ -6,7 +6,8 @@ frozen model, `adapter.towers=none`, runs one epoch that trains nothing) and the
 once: their loaders and compiled encoders serve every epoch), resume from `last.pt`, then for each epoch: train,
 evaluate val and test (the seconds torch spent compiling in the epoch recorded apart, and counted in it), keep
 the best epoch by the val objective in an `EpochRecord`, save small atomic checkpoints, append the record to
-`log.jsonl` and only then call `report(record)`: a report always finds its epoch's weights on disk.  A NaN/inf loss or val objective stops the run with an error naming the epoch.
+`log.jsonl` and only then call `report(record)`: a report always finds its epoch's weights on disk.  A NaN/inf
+loss or val objective stops the run with an error naming the epoch.
 """
 from __future__ import annotations
 

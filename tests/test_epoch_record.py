@@ -66,8 +66,8 @@ def test_improved_is_this_epoch_being_the_best():
 def test_flat_view_by_hand():
     flat = record().flat()
     expected = {"epoch": 3, "loss": 1.5, "loss_contr": 1.0, "loss_triplet": 0.5, "lr": 2e-4, "epoch_seconds": 4.0,
-                "compile_seconds": 1.25, "images_per_s": 80.0, "best_epoch": 2, "trainable_params": 7, "total_params": 70,
-                "peak_rss_bytes": 1024}
+                "compile_seconds": 1.25, "images_per_s": 80.0, "best_epoch": 2, "trainable_params": 7,
+                "total_params": 70, "peak_rss_bytes": 1024}
     for i, key in enumerate(REPORTED_KEYS):
         expected[f"val_{key}"], expected[f"test_{key}"] = 10.0 + i, 20.0 + i
     for i, key in enumerate(METRIC_KEYS):                          # no tie gap for the best epoch
