@@ -2,10 +2,12 @@
 the step-only rate of the same config, on a synthetic data set.
 
 Writes (or reuses) a synthetic set of `--images` images at `--image-px` pixels under `--data`, trains
-`--epochs` epochs with `--set` overrides on top of a ViT-B-32 default config (bf16, batch 214, 12 loader workers
-unless overridden), printing each epoch's row as it ends, and takes the last epoch's `images_per_s` (pairs over
-the epoch's training seconds, so waiting on the loader counts).  It then times the trainer's step alone on
-random tensors of the same shape (benchmarks/bench_gpu_step.py) and prints both and their ratio.  `--arch tiny
+`--epochs` epochs with `--set` overrides on top of a ViT-B-32 default config (bf16, `train.compile=auto` as a
+study trial on a GPU runs it, batch 214, 12 loader workers unless overridden), printing each epoch's row as it
+ends (with the seconds torch spent compiling in it, part of its time: the first epoch's), and takes the last
+epoch's `images_per_s` (pairs over the epoch's training seconds, so waiting on the loader counts).  It then
+times the trainer's step alone on random tensors of the same shape (benchmarks/bench_gpu_step.py) and prints
+both and their ratio.  `--arch tiny
 --device cpu`: the dry run.  Any error ends it with one verdict line.
 """
 from __future__ import annotations
@@ -45,7 +47,7 @@ def e2e_config(args, device, data: Path, out: Path):
     from harma.data import ensure_synthetic_dataset
 
     paths = ensure_synthetic_dataset(data, args.images, seed=0, image_size=args.image_px)
-    base = bench_gpu_step.run_config(args.arch, device, "bf16", "off")
+    base = bench_gpu_step.run_config(args.arch, device, "bf16", "auto")
     cfg = apply_overrides(base, {
         "data.image_root": str(paths.image_root), "data.train_json": str(paths.train_json),
         "data.val_json": str(paths.val_json), "data.test_json": str(paths.test_json), "data.synthetic_images": 0,
@@ -55,7 +57,8 @@ def e2e_config(args, device, data: Path, out: Path):
 
 
 def print_epoch(record) -> None:
-    emit(f"| {record.epoch} | {record.train_seconds:.2f} | {record.images_per_s:,.0f} |")
+    emit(f"| {record.epoch} | {record.train_seconds:.2f} | {record.images_per_s:,.0f} | {record.epoch_seconds:.2f} | "
+         f"{record.compile_seconds:.1f} | {record.compile_notes or ''} |")
 
 
 def measure(args, data: Path, out: Path) -> None:
@@ -67,8 +70,9 @@ def measure(args, data: Path, out: Path) -> None:
          f"{cfg.data.num_workers} loader workers, {args.images} synthetic images at {args.image_px} px "
          f"(resized to {cfg.data.image_size}), {args.epochs} epochs")
     emit()
-    emit("| epoch | train seconds | images / s (end to end) |")
-    emit("|---:|---:|---:|")
+    emit("| epoch | train seconds | images / s (end to end) | epoch seconds (with eval) | of which compiling | "
+         "compile notes |")
+    emit("|---:|---:|---:|---:|---:|---|")
     epochs: list[dict] = []
     train(cfg, report=lambda record: (epochs.append(record), print_epoch(record)))
     e2e = epochs[-1].images_per_s

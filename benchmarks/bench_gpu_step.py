@@ -4,9 +4,11 @@ backward, the trainer's AdamW (fused on CUDA), with `train.compile` applied as t
 
 The header and then each row (`--rows bf16:off,bf16:reduce-overhead,...`, in that order) are printed and flushed
 as soon as they are known, so a run stopped by a time limit keeps every row it measured.  Each row builds a
-fresh random-init model, runs `--warmup` steps (their wall time, less the steady step time, is the compile time
-shown), then times `--steps` steps (CUDA-synchronised) and reports the median.  FLOPs per step come from torch's
-FlopCounterMode over one extra step of the first eager row (FLOPs do not depend on precision or compilation);
+fresh random-init model, runs `--warmup` steps (the compile time shown is what torch's compile callbacks count
+in them, `harma.compiled.compile_seconds`: tracing, Inductor, the backward, CUDA-graph recording; a fallback to
+eager shows in the last column), then times `--steps` steps (CUDA-synchronised) and reports the median.  FLOPs
+per step come from torch's FlopCounterMode over one extra step of the first eager row (FLOPs do not depend on
+precision or compilation);
 MFU = FLOPs/s over `--peak-tflops` (default by GPU name: 790 TFLOP/s dense bf16 for H100/H200; the same
 yardstick for every row).  `--json FILE` writes the rows; `--barrier DIR --procs N` makes N concurrent
 processes (benchmarks/bench_gpu_pack.py) start timing together; `--gpu-share S` runs the rows inside a packed
@@ -42,6 +44,7 @@ class Row:
     max_s: float
     pairs_per_s: float
     compile_s: float
+    compile_notes: str | None
     flops: float | None
     gflop_per_pair: float | None
     mfu: float | None
@@ -77,20 +80,26 @@ def make_batch(cfg, batch: int, device: torch.device):
 
 
 def step_function(cfg, device: torch.device, batch):
-    """(step(), model) for a freshly built model: the trainer's forward_loss, backward and optimizer step."""
+    """(step(), model) for a freshly built model: the trainer's forward_loss and backward through its FastCall
+    (compiled as `train.compile` resolves on the device, eager after a failed compile), then the optimizer step."""
+    from harma.compiled import TRAIN_FORWARD, FastCall, resolve_mode
     from harma.model.build import build_model
-    from harma.train_step import compile_forward, forward_loss, make_optimizer
+    from harma.train_step import forward_loss, make_optimizer
 
     torch.manual_seed(0)
     model = build_model(cfg).to(device).train()
     optimizer = make_optimizer(model, cfg, device)
-    forward = compile_forward(model, cfg.train)
+    fast = FastCall(TRAIN_FORWARD, model, resolve_mode(cfg.train.compile, device))
     images, tokens, ids = batch
 
-    def step() -> torch.Tensor:
-        loss = forward_loss(forward, images, tokens, ids, None, cfg, device)["loss"]
+    def forward_backward(forward) -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
+        loss = forward_loss(forward, images, tokens, ids, None, cfg, device)["loss"]
         loss.backward()
+        return loss
+
+    def step() -> torch.Tensor:
+        loss = fast.run(forward_backward)
         optimizer.step()
         return loss
 
@@ -133,6 +142,8 @@ def timed(step, n: int, device: torch.device) -> tuple[list[float], torch.Tensor
 def measure(precision: str, compile_mode: str, args, device: torch.device, peak: float | None,
             flops: float | None = None) -> Row:
     """One row; counts the FLOPs itself on an eager row when `flops` is not known yet."""
+    from harma.compiled import compile_seconds, notes, resolve_mode
+
     cfg = run_config(args.arch, device, precision, compile_mode)
     batch = make_batch(cfg, args.batch, device)
     if compile_mode != "off":
@@ -143,7 +154,9 @@ def measure(precision: str, compile_mode: str, args, device: torch.device, peak:
     step, _ = step_function(cfg, device, batch)
     if flops is None and compile_mode == "off" and not getattr(args, "no_flops", True):
         flops = count_flops(step)
-    warm = sum(timed(step, args.warmup, device)[0])
+    compiling = compile_seconds()
+    timed(step, args.warmup, device)
+    compile_s = compile_seconds() - compiling
     wait_for_peers(args.barrier, args.procs)
     times, loss = timed(step, args.steps, device)
     if loss is not None and not torch.isfinite(loss):
@@ -152,8 +165,8 @@ def measure(precision: str, compile_mode: str, args, device: torch.device, peak:
     cuda = device.type == "cuda"
     peak_bytes = torch.cuda.max_memory_allocated(device) if cuda else 0
     total = torch.cuda.get_device_properties(device).total_memory if cuda else 0
-    return Row(precision, compile_mode, med, min(times), max(times), args.batch / med,
-               max(0.0, warm - args.warmup * med), flops, flops / args.batch / 1e9 if flops else None,
+    return Row(precision, compile_mode, med, min(times), max(times), args.batch / med, compile_s,
+               notes(resolve_mode(compile_mode, device)), flops, flops / args.batch / 1e9 if flops else None,
                flops / med / (peak * 1e12) if (peak and flops) else None, peak_bytes, total)
 
 
@@ -184,15 +197,16 @@ def print_header(args, device: torch.device, peak: float | None) -> None:
          f"against {f'{peak:g} TFLOP/s' if peak else 'n/a'}")
     emit()
     emit("| precision | compile | s / step (median) | min / max | pairs / s | GFLOP / pair | MFU | compile s | "
-         "peak GPU memory |")
-    emit("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+         "peak GPU memory | compile notes |")
+    emit("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
 
 
 def print_row(r: Row) -> None:
     mfu = f"{100 * r.mfu:.1f} %" if r.mfu is not None else "n/a"
     gflop = f"{r.gflop_per_pair:.3g}" if r.gflop_per_pair is not None else "n/a"
     emit(f"| {r.precision} | {r.compile} | {r.median_s:.4f} | {r.min_s:.4f} / {r.max_s:.4f} | "
-         f"{r.pairs_per_s:,.0f} | {gflop} | {mfu} | {r.compile_s:.0f} | {r.peak_gpu_bytes / 1024**3:.2f} GiB |")
+         f"{r.pairs_per_s:,.0f} | {gflop} | {mfu} | {r.compile_s:.0f} | {r.peak_gpu_bytes / 1024**3:.2f} GiB | "
+         f"{r.compile_notes or ''} |")
 
 
 def measure_rows(args, device: torch.device, peak: float | None, pairs: list[tuple[str, str]]) -> list[Row]:

@@ -5,7 +5,8 @@
 # cut short keeps everything measured so far.  Stages, in the order they run (letters kept from earlier runs):
 #   b  train-step pairs/s and MFU at batch 214: bf16 eager, bf16 compiled in the mode trials use (--compile,
 #      default reduce-overhead), fp32 eager (bench_gpu_step.py; --full adds bf16 default and max-autotune)
-#   c  end-to-end `harma.train` epoch rate on a synthetic set against the step-only rate (bench_gpu_e2e.py)
+#   c  end-to-end `harma.train` epoch rate on a synthetic set against the step-only rate (bench_gpu_e2e.py), with
+#      train.compile=auto as trials run it: the first epoch's row shows the seconds spent compiling
 #   e  aggregate pairs/s of 1, 2 and 4 processes on one GPU, each inside its 1/N share the way a packed trial
 #      trains (harma.tune.packing; bench_gpu_pack.py)
 #   d  `harma study run studies/gpu-smoke.yaml` (0.25 GPU per trial) to the end; Parquet has COMPLETE and PRUNED
@@ -16,6 +17,8 @@
 # Each stage's time limit is its share of the time left when it starts, so a stage that ends early leaves its
 # time to the later ones and the whole run ends within the budget.  The stage budgets were
 # set from a CPU dry run and the 155 s default-mode compile on an H200: none was measured on a GPU yet.
+# Stages c and d compile since trials default to train.compile=auto (CUDA graphs): their budgets predate that
+# (stage c may hit the Inductor cache stage b fills for the train forward; its eval encoders compile anew).
 # For the rerun a 15-minute device loan leaves room for, pass --work /tmp/harma-gpu-check both times: the rerun
 # reuses the compile cache (TORCHINDUCTOR_CACHE_DIR, TRITON_CACHE_DIR) and the synthetic set, e.g.
 #   bash benchmarks/gpu_check.sh --work /tmp/harma-gpu-check --stages b --budget 200

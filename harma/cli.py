@@ -37,12 +37,14 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
 
 
 def _print_epoch(record: EpochRecord) -> None:
-    """One line per epoch: val and test mR with their tie gaps, every train loss term, lr, time and speed."""
+    """One line per epoch: val and test mR with their tie gaps, every train loss term, lr, time (and the part of it
+    spent compiling, when any) and speed."""
     val, test = record.val, record.test
     losses = " ".join(f"{k}={v:.4f}" for k, v in record.train.items())
+    compiling = f" ({record.compile_seconds:.1f}s compiling)" if record.compile_seconds > 0 else ""
     print(f"epoch {record.epoch:3d}  val mR {val['r_mean']:6.2f} (tie gap {val[TIE_GAP_KEY]:.2f})  "
           f"test mR {test['r_mean']:6.2f} (tie gap {test[TIE_GAP_KEY]:.2f})  {losses}  "
-          f"lr={record.lr:.2e}  {record.epoch_seconds:.1f}s  {record.images_per_s:.1f} img/s", flush=True)
+          f"lr={record.lr:.2e}  {record.epoch_seconds:.1f}s{compiling}  {record.images_per_s:.1f} img/s", flush=True)
 
 
 def check_train_inputs(cfg) -> None:

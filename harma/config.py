@@ -165,7 +165,7 @@ class DataConfig:
                "an int >= 1", self.prefetch_factor)
 
 
-COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
+COMPILE_MODES = ("off", "auto", "default", "reduce-overhead", "max-autotune")
 
 
 @dataclass(frozen=True)
@@ -185,7 +185,9 @@ class TrainConfig:
     device: str = "auto"            # auto | cpu | cuda | cuda:N
     precision: str = "fp32"         # fp32 | bf16 (autocast, training and evaluation, on any device)
     tf32: bool = True               # fp32 matmuls on CUDA use TF32 tensor cores (no effect on CPU)
-    compile: str = "off"            # torch.compile of the training forward: off | default | reduce-overhead | max-autotune
+    compile: str = "off"            # torch.compile of the training forward and eval encoders (harma.compiled): off |
+    #                                 auto (reduce-overhead on CUDA, off on CPU; study trials on a GPU) | default |
+    #                                 reduce-overhead (CUDA graphs) | max-autotune
     finite_check_every: int = 50    # steps between host reads of the on-device NaN/inf guard (and at epoch end)
     out_dir: str = "runs/harma"
     resume: bool = True             # continue from <out_dir>/last.pt when it exists

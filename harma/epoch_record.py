@@ -2,9 +2,11 @@
 every key of an epoch's flat view.
 
 An `EpochRecord` holds this epoch's val and test metrics, the epoch's mean of each train loss term, the
-learning rate, timings, the best-val epoch so far with its val and test metrics, parameter counts and peak
-memory.  `to_dict()` is the JSON layout of a `log.jsonl` line and of the history a checkpoint stores (plain
-dicts, so `weights_only=True` loading reads it); `from_dict()` reads either back, older layouts included.
+learning rate, timings (of which `compile_seconds`, torch's compiling inside this epoch, already counted in
+`epoch_seconds`), the best-val epoch so far with its val and test metrics, parameter counts, peak memory and the
+process's one-line compile notes (a fallback to eager; None when there is none).  `to_dict()` is the JSON
+layout of a `log.jsonl` line and of the history a checkpoint stores (plain dicts, so `weights_only=True` loading
+reads it); `from_dict()` reads either back, older layouts included.
 `flat()` is the flat metrics dict a Tune trial reports.  This module owns the flat names: `metric_key` is THIS
 epoch's value (`val_r_mean`), `best_metric_key` the BEST epoch's (`best_val_r_mean`), and every key that
 `is_loss_key` (`loss`, `loss_<term>`) is a train loss term, so a loss term the trainer adds reaches the log,
@@ -63,6 +65,8 @@ class EpochRecord:
     total_params: int
     peak_rss_bytes: int | None = None
     peak_gpu_bytes: int | None = None           # None off CUDA
+    compile_seconds: float = 0.0                # torch compiling inside this epoch (part of epoch_seconds)
+    compile_notes: str | None = None            # harma.compiled.notes: a fallback to eager, in one line
 
     @property
     def improved(self) -> bool:
@@ -82,14 +86,16 @@ class EpochRecord:
 
     def flat(self) -> dict[str, float | int]:
         """{epoch, val_<m>, test_<m> (every metric), best_val_<m>, best_test_<m> (METRIC_KEYS), every loss term,
-        lr, epoch_seconds, images_per_s, best_epoch, trainable_params, total_params, the memory known}."""
+        lr, epoch_seconds, compile_seconds, images_per_s, best_epoch, trainable_params, total_params, the memory
+        known}."""
         flat: dict[str, float | int] = {"epoch": int(self.epoch)}
         for split, metrics in zip(EVAL_SPLITS, (self.val, self.test)):
             flat.update({metric_key(split, k): float(v) for k, v in metrics.items()})
         for split, metrics in zip(EVAL_SPLITS, (self.best_val, self.best_test)):
             flat.update({best_metric_key(split, k): float(metrics[k]) for k in METRIC_KEYS})
         flat.update({k: float(v) for k, v in self.train.items()})
-        flat.update({k: float(getattr(self, k)) for k in ("lr", "epoch_seconds", "images_per_s")})
+        flat.update({k: float(getattr(self, k)) for k in ("lr", "epoch_seconds", "compile_seconds",
+                                                          "images_per_s")})
         flat.update({k: int(getattr(self, k)) for k in ("best_epoch", "trainable_params", "total_params")})
         flat.update({k: int(getattr(self, k)) for k in MEMORY_KEYS if getattr(self, k) is not None})
         return flat

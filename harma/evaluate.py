@@ -1,13 +1,25 @@
-"""Embed an evaluation split and score it: images and captions are embedded in shards across ranks (each
-rank a contiguous slice, padded to equal size, gathered), under bf16 autocast when `train.precision=bf16`
-(embeddings returned in fp32), then cosine scores go to `retrieval_metrics`."""
+"""Embed an evaluation split and score it: images and captions are embedded in shards across ranks (each rank a
+contiguous slice, padded to equal size, gathered), under bf16 autocast when `train.precision=bf16` (embeddings
+returned in fp32), then cosine scores go to `retrieval_metrics`.
+
+A run builds its `Encoders` (the model's image and text encoders as `harma.compiled.FastCall`s, compiled as
+`train.compile` resolves on the device) and one `SplitEvaluator` per split, whose image loader is created once
+(persistent workers) and reused every epoch; images arrive as uint8 and are normalised on the device.  Compiled
+encoders see static shapes only: the last batch is padded with zeros to `train.eval_batch_size` and its
+embeddings cut back, and each batch's embeddings are copied out before the next call (a CUDA graph's next replay
+overwrites its output).  Eager encoders (the CPU default) run the batches as they come.  `evaluate_split` is the
+one-shot form (`harma eval`, tests)."""
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from harma import distributed as dist_utils
+from harma.compiled import IMAGE_ENCODER, TEXT_ENCODER, FastCall, resolve_mode
 from harma.config import RunConfig
+from harma.data.transforms import PixelNormalizer
 from harma.metrics import retrieval_metrics
 from harma.runtime import precision_context
 
@@ -28,36 +40,74 @@ def _gather_shards(local: torch.Tensor, n: int) -> torch.Tensor:
     return dist_utils.gather_no_grad(padded)[:n]
 
 
-@torch.no_grad()
-def embed_images(model, images, cfg: RunConfig, device: torch.device) -> torch.Tensor:
-    shard = _shard(len(images))
-    loader = DataLoader(Subset(images, list(shard)), batch_size=cfg.train.eval_batch_size,
-                        num_workers=cfg.data.num_workers, pin_memory=device.type == "cuda")
-    dim = model.clip.visual.output_dim
-    with precision_context(device, cfg.train.precision):
-        parts = [model.encode_image(batch.to(device, non_blocking=True)).float() for batch in loader]
-    local = torch.cat(parts) if parts else torch.zeros(0, dim, device=device)
-    return _gather_shards(local, len(images))
+class Encoders:
+    """The model's image and text encoders as this process runs them (eager, or compiled on padded batches)."""
+
+    def __init__(self, model, cfg: RunConfig, device: torch.device) -> None:
+        mode = resolve_mode(cfg.train.compile, device)
+        self.model, self.device, self.precision = model, device, cfg.train.precision
+        self.image, self.text = FastCall(IMAGE_ENCODER, model, mode), FastCall(TEXT_ENCODER, model, mode)
+        self.pads = mode != "off"
+
+    def embed(self, call: FastCall, batch: torch.Tensor, size: int) -> torch.Tensor:
+        """fp32 embeddings of `batch` (a fresh tensor); compiled calls get the batch padded to `size` rows."""
+        n = len(batch)
+        if self.pads and n < size:
+            batch = torch.cat([batch, batch.new_zeros((size - n, *batch.shape[1:]))])
+
+        def work(encode) -> torch.Tensor:
+            with precision_context(self.device, self.precision):
+                return encode(batch)[:n].to(torch.float32, copy=True)
+
+        return call.run(work)
 
 
-@torch.no_grad()
-def embed_texts(model, tokens: torch.Tensor, cfg: RunConfig, device: torch.device) -> torch.Tensor:
-    shard = _shard(len(tokens))
-    local_tokens = tokens[shard.start: shard.stop]
-    with precision_context(device, cfg.train.precision):
-        parts = [model.encode_text(local_tokens[i: i + cfg.train.eval_batch_size].to(device)).float()
-                 for i in range(0, len(local_tokens), cfg.train.eval_batch_size)]
-    dim = model.clip.visual.output_dim
-    local = torch.cat(parts) if parts else torch.zeros(0, dim, device=device)
-    return _gather_shards(local, len(tokens))
+def _image_loader(images: Dataset, cfg: RunConfig, device: torch.device) -> DataLoader:
+    workers = cfg.data.num_workers
+    return DataLoader(Subset(images, list(_shard(len(images)))), batch_size=cfg.train.eval_batch_size,
+                      num_workers=workers, pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+                      prefetch_factor=cfg.data.prefetch_factor if workers else None)
 
 
-@torch.no_grad()
+class SplitEvaluator:
+    """R@1/5/10 both ways and mR of one EvalSplit, its image loader created once and kept across epochs."""
+
+    def __init__(self, split, encoders: Encoders, cfg: RunConfig) -> None:
+        self.split, self.encoders, self.cfg = split, encoders, cfg
+        self.loader = _image_loader(split.images, cfg, encoders.device)
+        self.pixels = PixelNormalizer(encoders.device)
+
+    @torch.no_grad()
+    def embed_images(self) -> torch.Tensor:
+        enc, size = self.encoders, self.cfg.train.eval_batch_size
+        parts = [enc.embed(enc.image, self.pixels(batch.to(enc.device, non_blocking=True)), size)
+                 for batch in self.loader]
+        return _gather_shards(_joined(parts, enc), len(self.split.images))
+
+    @torch.no_grad()
+    def embed_texts(self) -> torch.Tensor:
+        enc, size, tokens = self.encoders, self.cfg.train.eval_batch_size, self.split.tokens
+        shard = _shard(len(tokens))
+        local = tokens[shard.start: shard.stop]
+        parts = [enc.embed(enc.text, local[i: i + size].to(enc.device), size) for i in range(0, len(local), size)]
+        return _gather_shards(_joined(parts, enc), len(tokens))
+
+    @torch.no_grad()
+    def run(self) -> dict[str, float]:
+        model = self.encoders.model
+        was_training = model.training
+        model.eval()
+        img, txt = self.embed_images(), self.embed_texts()
+        model.train(was_training)
+        return retrieval_metrics((img @ txt.t()).cpu(), self.split.img2txt, ties=self.cfg.eval.ties)
+
+
+def _joined(parts: Sequence[torch.Tensor], enc: Encoders) -> torch.Tensor:
+    if parts:
+        return torch.cat(parts)
+    return torch.zeros(0, enc.model.clip.visual.output_dim, device=enc.device)
+
+
 def evaluate_split(model, split, cfg: RunConfig, device: torch.device) -> dict[str, float]:
-    """R@1/5/10 both ways and mR on one EvalSplit (val or test)."""
-    was_training = model.training
-    model.eval()
-    img = embed_images(model, split.images, cfg, device)
-    txt = embed_texts(model, split.tokens, cfg, device)
-    model.train(was_training)
-    return retrieval_metrics((img @ txt.t()).cpu(), split.img2txt, ties=cfg.eval.ties)
+    """R@1/5/10 both ways and mR on one EvalSplit (val or test), once."""
+    return SplitEvaluator(split, Encoders(model, cfg, device), cfg).run()

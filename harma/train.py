@@ -2,10 +2,12 @@
 
 Read `train` top to bottom: set up the process (device, TF32, DDP when launched by torchrun, seed, output
 folder), build the model and data, get the epochs' runner (`harma.train_epochs`: it trains the model, or for a
-frozen model, `adapter.towers=none`, runs one epoch that trains nothing), resume from `last.pt`, then for each
-epoch: train, evaluate val and test, keep the best epoch by the val objective in an `EpochRecord`, save small
-atomic checkpoints, append the record to `log.jsonl` and only then call `report(record)`: a report always finds
-its epoch's weights on disk.  A NaN/inf loss or val objective stops the run with an error naming the epoch.
+frozen model, `adapter.towers=none`, runs one epoch that trains nothing) and the val and test evaluators (built
+once: their loaders and compiled encoders serve every epoch), resume from `last.pt`, then for each epoch: train,
+evaluate val and test (the seconds torch spent compiling in the epoch recorded apart, and counted in it), keep
+the best epoch by the val objective in an `EpochRecord`, save small atomic checkpoints, append the record to
+`log.jsonl` and only then call `report(record)`: a report always finds its epoch's weights on disk.  A NaN/inf
+loss or val objective stops the run with an error naming the epoch.
 """
 from __future__ import annotations
 
@@ -17,13 +19,14 @@ from typing import TYPE_CHECKING, Callable
 
 import torch
 
+from harma import compiled
 from harma import distributed as dist_utils
 from harma import runtime
 from harma.atomic import make_private_dirs, remove_debris
 from harma.checkpoint import load_checkpoint, load_trainable, save_atomic, trainable_state
 from harma.config import ConfigError, RunConfig, load_config, resume_conflicts, save_config, write_text_atomic
 from harma.epoch_record import EpochRecord, TrainSummary
-from harma.evaluate import evaluate_split
+from harma.evaluate import Encoders, SplitEvaluator
 from harma.model.build import HarmaModel, build_model, tokenizer_for
 from harma.train_epochs import EpochRunner, EpochStats, Process, epoch_runner
 from harma.train_step import NonFiniteError
@@ -137,14 +140,22 @@ def _counts(model: HarmaModel) -> dict[str, int]:
             "total_params": sum(p.numel() for p in model.parameters())}
 
 
-def _epoch(epoch: int, runner: EpochRunner, model: HarmaModel, data: "DataSets", cfg: RunConfig, device: torch.device,
-           previous: EpochRecord | None) -> EpochRecord:
+class Evaluation:
+    """The val and test evaluators of a run, built once (loaders with persistent workers, compiled encoders)."""
+
+    def __init__(self, model: HarmaModel, data: "DataSets", cfg: RunConfig, device: torch.device) -> None:
+        encoders = Encoders(model, cfg, device)
+        self.val, self.test = SplitEvaluator(data.val, encoders, cfg), SplitEvaluator(data.test, encoders, cfg)
+        self.mode = compiled.resolve_mode(cfg.train.compile, device)
+
+
+def _epoch(epoch: int, runner: EpochRunner, evaluation: Evaluation, model: HarmaModel, cfg: RunConfig,
+           device: torch.device, previous: EpochRecord | None) -> EpochRecord:
     """Train one epoch, evaluate val and test, and record it with the best epoch so far."""
-    t0 = time.time()
+    t0, compiling = time.time(), compiled.compile_seconds()
     stats: EpochStats = runner.run(epoch)
     train_seconds = time.time() - t0
-    val = evaluate_split(model, data.val, cfg, device)
-    test = evaluate_split(model, data.test, cfg, device)
+    val, test = evaluation.val.run(), evaluation.test.run()
     _check_finite_objective(val, cfg.train.objective, epoch)
     if _improves(val, previous, cfg):
         best_epoch, best_val, best_test = epoch, val, test
@@ -154,7 +165,8 @@ def _epoch(epoch: int, runner: EpochRunner, model: HarmaModel, data: "DataSets",
                        epoch_seconds=time.time() - t0, train_seconds=train_seconds,
                        images_per_s=stats.pairs / train_seconds if train_seconds > 0 else 0.0,
                        best_epoch=best_epoch, best_val=best_val, best_test=best_test, **_counts(model),
-                       **_peak_memory(device))
+                       **_peak_memory(device), compile_seconds=compiled.compile_seconds() - compiling,
+                       compile_notes=compiled.notes(evaluation.mode))
 
 
 def _summary(history: list[EpochRecord], model: HarmaModel, proc: Process, cfg: RunConfig,
@@ -179,6 +191,7 @@ def train(cfg: RunConfig, report: ReportFn | None = None, report_on_all_ranks: b
     proc = _setup(cfg)
     model, data = _build(cfg, proc.device)
     runner = epoch_runner(model, data.train, cfg, proc)
+    evaluation = Evaluation(model, data, cfg, proc.device)
     history = _resume(cfg, model, runner)
     reports = report is not None and (proc.rank == 0 or report_on_all_ranks)
     if replay and reports:
@@ -187,7 +200,7 @@ def train(cfg: RunConfig, report: ReportFn | None = None, report_on_all_ranks: b
 
     out_dir = Path(cfg.train.out_dir)
     for epoch in range((history[-1].epoch if history else 0) + 1, runner.epochs + 1):
-        record = _epoch(epoch, runner, model, data, cfg, proc.device, history[-1] if history else None)
+        record = _epoch(epoch, runner, evaluation, model, cfg, proc.device, history[-1] if history else None)
         history.append(record)
         # Checkpoint first, then the log line, then the report: whoever receives the report (Ray Tune, which may
         # stop the trial on it) finds the epoch's weights on disk already.  A stop before the report loses

@@ -1,8 +1,10 @@
 """How a run's epochs advance: `Training` for a model with something to train, `FrozenPass` for one without.
 
 `epoch_runner` asks `model.adapter_params()`.  With parameters to train it builds `Training`: the shuffled
-loader (each rank its share under DDP), AdamW on those parameters and the warm-up-then-decay schedule stepped
-every iteration, the forward wrapped in DDP when distributed and compiled when asked; `run(epoch)` trains one
+loader (each rank its share under DDP; full batches of uint8 images, pinned on CUDA, copied without blocking and
+normalised on the device), AdamW on those parameters and the warm-up-then-decay schedule stepped every iteration,
+the forward wrapped in DDP when distributed and run through `harma.compiled.FastCall` (compiled as `train.compile`
+resolves on the device, once per process; a step whose compile fails runs again eager); `run(epoch)` trains one
 epoch.  Every random draw of an epoch (shuffle, augmentation) depends only on (seed, epoch), so a resumed run
 replays exactly what an uninterrupted one would have done.  Without any (`adapter.towers=none`) it is
 `FrozenPass`: one epoch that trains nothing, so the frozen model is evaluated once.  Both return `EpochStats`
@@ -19,11 +21,13 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from harma import distributed as dist_utils
+from harma.compiled import TRAIN_FORWARD, FastCall, resolve_mode
 from harma.config import ConfigError, RunConfig
+from harma.data.transforms import PixelNormalizer
 from harma.epoch_record import LOSS
 from harma.model.build import HarmaModel
 from harma.runtime import seed_everything
-from harma.train_step import StepTotals, compile_forward, forward_loss, make_optimizer
+from harma.train_step import StepTotals, forward_loss, make_optimizer
 
 
 @dataclass(frozen=True)
@@ -124,7 +128,8 @@ class Training:
         if proc.distributed:
             forward = torch.nn.parallel.DistributedDataParallel(
                 model, device_ids=[proc.device.index] if proc.device.type == "cuda" else None)
-        self.forward = compile_forward(forward, cfg.train)
+        self.forward = FastCall(TRAIN_FORWARD, forward, resolve_mode(cfg.train.compile, proc.device))
+        self.pixels = PixelNormalizer(proc.device)
 
     def run(self, epoch: int) -> EpochStats:
         """Reseed from (seed, epoch), then one epoch of steps."""
@@ -139,15 +144,13 @@ class Training:
         cfg, device = self.cfg, self.device
         self.model.train()
         totals, pairs = StepTotals(epoch, device), 0
-        for step, (images, tokens, image_ids, labels) in enumerate(_progress(self.loader, epoch)):
+        for step, batch in enumerate(_progress(self.loader, epoch)):
             if cfg.train.max_steps_per_epoch and step >= cfg.train.max_steps_per_epoch:
                 break
-            images, tokens = images.to(device, non_blocking=True), tokens.to(device, non_blocking=True)
-            ids, labels = image_ids.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-            parts = forward_loss(self.forward, images, tokens, ids, labels, cfg, device)
+            images, tokens, ids, labels = (t.to(device, non_blocking=True) for t in batch)
+            images = self.pixels(images)
+            parts = self.forward.run(lambda call: self._forward_backward(call, images, tokens, ids, labels))
             totals.add(step, parts)
-            self.optimizer.zero_grad(set_to_none=True)
-            parts[LOSS].backward()
             self.optimizer.step()
             self.scheduler.step()
             pairs += len(images) * dist_utils.world_size()
@@ -155,6 +158,14 @@ class Training:
                 totals.check()
         totals.check()
         return EpochStats(totals.means(), pairs)
+
+    def _forward_backward(self, forward, images: torch.Tensor, tokens: torch.Tensor, ids: torch.Tensor,
+                          labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Gradients of one step from nothing (a step redone eager after a failed compile starts clean)."""
+        self.optimizer.zero_grad(set_to_none=True)
+        parts = forward_loss(forward, images, tokens, ids, labels, self.cfg, self.device)
+        parts[LOSS].backward()
+        return parts
 
     def lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]

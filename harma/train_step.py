@@ -1,23 +1,24 @@
-"""What makes a training step fast without changing what it computes: the optimizer, compilation and a loss
-guard that never stops the host.
+"""What makes a training step fast without changing what it computes: the optimizer, the step's forward and loss,
+and a loss guard that never stops the host.
 
 `make_optimizer` is AdamW on the trainer's parameter groups, built from `HarmaModel.adapter_params()` (what
-trains), the fused kernel on CUDA (same update, one launch).  `compile_forward` wraps the training forward in
-`torch.compile` for `train.compile` other than `off` (static shapes: every train batch is full); the forward
-runs under `harma.runtime.precision_context`.  `StepTotals` sums each loss part on the device and remembers
-there the first step whose loss was not finite; the host reads it every `train.finite_check_every` steps and at
-epoch end, so a NaN still stops the run naming its epoch and step, without a `.item()` per step.
+trains), the fused kernel on CUDA (same update, one launch).  `forward_loss` runs a forward (the model, or its
+compiled call from `harma.compiled.FastCall`; every train batch is full, so its shapes are static) under
+`harma.runtime.precision_context` and the loss on the gathered fp32 embeddings.  `StepTotals` sums each loss
+part on the device and remembers there the first step whose loss was not finite; the host reads it every
+`train.finite_check_every` steps and at epoch end, so a NaN still stops the run naming its epoch and step, without
+a `.item()` per step.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import torch
 from torch import nn
 
 from harma.errors import NonFiniteError
 from harma import distributed as dist_utils
-from harma.config import RunConfig, TrainConfig
+from harma.config import RunConfig
 from harma.epoch_record import LOSS, loss_key
 from harma.losses import harma_loss
 from harma.runtime import precision_context
@@ -41,23 +42,9 @@ def make_optimizer(model: "HarmaModel", cfg: RunConfig, device: torch.device) ->
                              betas=(o.beta1, o.beta2), eps=o.eps, fused=device.type == "cuda" or None)
 
 
-def compile_forward(module: nn.Module, train_cfg: TrainConfig) -> nn.Module:
-    """`module` itself for compile=off, else torch.compile(module, mode, dynamic=False)."""
-    if train_cfg.compile == "off":
-        return module
-    return torch.compile(module, mode=train_cfg.compile, dynamic=False)
-
-
-def begin_step(train_cfg: TrainConfig) -> None:
-    """Tell CUDA-graph trees a new training iteration starts (compile=reduce-overhead)."""
-    if train_cfg.compile == "reduce-overhead":
-        torch.compiler.cudagraph_mark_step_begin()
-
-
-def forward_loss(forward: nn.Module, images: torch.Tensor, tokens: torch.Tensor, ids: torch.Tensor,
+def forward_loss(forward: Callable[..., Any], images: torch.Tensor, tokens: torch.Tensor, ids: torch.Tensor,
                  labels: torch.Tensor | None, cfg: RunConfig, device: torch.device) -> dict[str, torch.Tensor]:
     """harma_loss parts on the global batch: forward under the precision context, fp32 embeddings gathered."""
-    begin_step(cfg.train)
     with precision_context(device, cfg.train.precision):
         img, txt, temp = forward(images, tokens)
     img, txt = dist_utils.gather_with_grad(img.float()), dist_utils.gather_with_grad(txt.float())

@@ -9,9 +9,11 @@ import pytest
 from harma.epoch_record import EpochRecord, best_metric_key, curves, is_loss_key, loss_key, metric_key
 from harma.metrics import METRIC_KEYS, REPORTED_KEYS
 
-# The JSON layout of a log.jsonl line (and a checkpoint's history entry) since the first trainer.
+# The JSON layout of a log.jsonl line (and a checkpoint's history entry) since the first trainer, with the compile
+# fields added at its end.
 LOG_LAYOUT = ["epoch", "val", "test", "train", "lr", "epoch_seconds", "train_seconds", "images_per_s", "best_epoch",
-              "best_val", "best_test", "trainable_params", "total_params", "peak_rss_bytes", "peak_gpu_bytes"]
+              "best_val", "best_test", "trainable_params", "total_params", "peak_rss_bytes", "peak_gpu_bytes",
+              "compile_seconds", "compile_notes"]
 
 
 def metrics(base: float) -> dict[str, float]:
@@ -22,7 +24,8 @@ def record(**changes) -> EpochRecord:
     fields = dict(epoch=3, val=metrics(10.0), test=metrics(20.0), train={"loss": 1.5, "loss_contr": 1.0,
                   "loss_triplet": 0.5}, lr=2e-4, epoch_seconds=4.0, train_seconds=3.0, images_per_s=80.0,
                   best_epoch=2, best_val=metrics(30.0), best_test=metrics(40.0), trainable_params=7,
-                  total_params=70, peak_rss_bytes=1024, peak_gpu_bytes=None)
+                  total_params=70, peak_rss_bytes=1024, peak_gpu_bytes=None, compile_seconds=1.25,
+                  compile_notes=None)
     return EpochRecord(**{**fields, **changes})
 
 
@@ -48,6 +51,14 @@ def test_an_older_entry_without_peak_memory_reads_back_with_none():
     assert old.peak_rss_bytes is None and old.peak_gpu_bytes is None and old.val == metrics(10.0)
 
 
+def test_an_older_entry_without_compile_fields_reads_back_as_never_compiled():
+    data = record(compile_notes="the train forward runs eager").to_dict()
+    assert data["compile_seconds"] == 1.25 and data["compile_notes"] == "the train forward runs eager"
+    del data["compile_seconds"], data["compile_notes"]
+    old = EpochRecord.from_dict(data)
+    assert old.compile_seconds == 0.0 and old.compile_notes is None
+
+
 def test_improved_is_this_epoch_being_the_best():
     assert not record().improved and record(best_epoch=3).improved
 
@@ -55,14 +66,14 @@ def test_improved_is_this_epoch_being_the_best():
 def test_flat_view_by_hand():
     flat = record().flat()
     expected = {"epoch": 3, "loss": 1.5, "loss_contr": 1.0, "loss_triplet": 0.5, "lr": 2e-4, "epoch_seconds": 4.0,
-                "images_per_s": 80.0, "best_epoch": 2, "trainable_params": 7, "total_params": 70,
-                "peak_rss_bytes": 1024}
+                "compile_seconds": 1.25, "images_per_s": 80.0, "best_epoch": 2, "trainable_params": 7,
+                "total_params": 70, "peak_rss_bytes": 1024}
     for i, key in enumerate(REPORTED_KEYS):
         expected[f"val_{key}"], expected[f"test_{key}"] = 10.0 + i, 20.0 + i
     for i, key in enumerate(METRIC_KEYS):                          # no tie gap for the best epoch
         expected[f"best_val_{key}"], expected[f"best_test_{key}"] = 30.0 + i, 40.0 + i
     assert flat == expected
-    assert "peak_gpu_bytes" not in flat and "train_seconds" not in flat
+    assert "peak_gpu_bytes" not in flat and "train_seconds" not in flat and "compile_notes" not in flat
 
 
 def test_curves_are_what_the_flat_view_holds_per_split_whatever_the_loss_terms():

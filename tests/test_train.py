@@ -220,11 +220,10 @@ def test_a_run_removes_the_debris_a_killed_write_left_in_its_folder(tiny_cfg):
 
 
 def test_a_non_finite_val_objective_stops_the_run_naming_the_epoch(tiny_cfg, monkeypatch):
-    import harma.train as train_module
+    from harma.evaluate import SplitEvaluator
 
-    real = train_module.evaluate_split
-    monkeypatch.setattr(train_module, "evaluate_split",
-                        lambda *a, **k: {**real(*a, **k), "r_mean": float("inf")})
+    real = SplitEvaluator.run
+    monkeypatch.setattr(SplitEvaluator, "run", lambda self: {**real(self), "r_mean": float("inf")})
     with pytest.raises(NonFiniteError, match="val r_mean is inf at epoch 1"):
         train(apply_overrides(tiny_cfg, {"train.epochs": 1}))
     assert not os.path.exists(os.path.join(tiny_cfg.train.out_dir, "best.pt"))

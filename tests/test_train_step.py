@@ -1,6 +1,7 @@
 """The speed options of a training step compute what the plain step computes: the on-device loss sums and NaN
 guard against hand-made losses, the one-GEMM attention layout against the unhooked module (exact values and
-gradients, no batched matmul left), and the optimizer / compile / precision switches by what they pass on."""
+gradients, no batched matmul left), and the optimizer / precision switches by what they pass on (compilation:
+tests/test_compiled.py)."""
 from __future__ import annotations
 
 import math
@@ -9,10 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from harma.config import TrainConfig
 from harma.model.layout import seq_first_self_attention
 from harma.runtime import precision_context
-from harma.train_step import NonFiniteError, StepTotals, compile_forward, make_optimizer, param_groups
+from harma.train_step import NonFiniteError, StepTotals, make_optimizer, param_groups
 
 
 def parts(loss: float, contr: float) -> dict[str, torch.Tensor]:
@@ -126,16 +126,6 @@ def test_optimizer_is_fused_on_cuda_only_and_holds_only_adapter_params(monkeypat
     make_optimizer(model, RunConfig(), torch.device("cpu"))
     assert seen["fused"] is None
     assert seen["lr"] == RunConfig().optim.lr and seen["betas"] == (0.9, 0.98)
-
-
-@pytest.mark.parametrize("mode", ["default", "reduce-overhead", "max-autotune"])
-def test_compile_passes_the_mode_with_static_shapes(monkeypatch, mode):
-    calls = []
-    monkeypatch.setattr(torch, "compile", lambda module, **kw: calls.append(kw) or "compiled")
-    module = nn.Linear(2, 2)
-    assert compile_forward(module, TrainConfig(compile="off")) is module
-    assert compile_forward(module, TrainConfig(compile=mode)) == "compiled"
-    assert calls == [{"mode": mode, "dynamic": False}]
 
 
 def test_bf16_precision_autocasts_on_cpu_and_fp32_does_not():

@@ -17,14 +17,15 @@ _EXPORTS = {
     "datasets": ["DataSets", "EvalImages", "EvalSplit", "TrainDataset", "build_datasets", "resolve_paths"],
     "image_cache": ["CachedImages", "DiskImages", "decode_image", "open_images"],
     "synthetic": ["SyntheticPaths", "ensure_synthetic_dataset", "write_synthetic_dataset"],
-    "transforms": ["CLIP_MEAN", "CLIP_STD", "test_transform", "train_transform"],
+    "transforms": ["CLIP_MEAN", "CLIP_STD", "PixelNormalizer", "test_pixels", "test_transform", "train_pixels",
+                   "train_transform"],
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
     "build_datasets", "DataSets", "EvalSplit", "TrainDataset", "EvalImages", "resolve_paths", "DataError",
     "clean_caption", "load_train_annotations", "load_eval_annotations", "TrainAnnotations", "EvalAnnotations",
-    "train_transform", "test_transform", "CLIP_MEAN", "CLIP_STD",
+    "train_transform", "test_transform", "train_pixels", "test_pixels", "PixelNormalizer", "CLIP_MEAN", "CLIP_STD",
     "DiskImages", "CachedImages", "open_images", "decode_image",
     "SyntheticPaths", "write_synthetic_dataset", "ensure_synthetic_dataset",
 ]

@@ -3,9 +3,11 @@
 It resolves where the data lives (the `data.*` json files and image root, or a synthetic set created on
 demand), loads and cleans the annotations, tokenizes every caption once, opens the images through the
 decoded-image cache (or straight from disk when `data.cache` is false) and wraps them in picklable torch
-Datasets: train items are `(image [3,S,S], tokens [77], image_id, label)`, one per caption, with the train
-transform; val/test are `EvalSplit`s whose `images` dataset uses the test transform and whose captions are
-pre-tokenized with the `img2txt` / `txt2img` maps the retrieval metrics need.
+Datasets: train items are `(image uint8 [3,S,S], tokens [77], image_id, label)`, one per caption, with the
+loader half of the train transform; val/test are `EvalSplit`s whose `images` dataset uses the loader half of the
+test transform and whose captions are pre-tokenized with the `img2txt` / `txt2img` maps the retrieval metrics
+need.  Images leave the loader as uint8; `harma.data.transforms.PixelNormalizer` makes them CLIP-normalised
+float32 on the device, a batch at a time.
 """
 from __future__ import annotations
 
@@ -21,13 +23,13 @@ from harma.data.annotations import EvalAnnotations, load_eval_annotations, load_
 from harma.errors import DataError
 from harma.data.image_cache import CachedImages, DiskImages, open_images
 from harma.data.synthetic import SyntheticPaths, ensure_synthetic_dataset
-from harma.data.transforms import test_transform, train_transform
+from harma.data.transforms import test_pixels, train_pixels
 
 Tokenize = Callable[[list[str]], torch.Tensor]
 
 
 class TrainDataset(Dataset):
-    """One item per caption: (image FloatTensor[3,S,S], tokens LongTensor[77], image_id int, label int)."""
+    """One item per caption: (image uint8 [3,S,S], tokens LongTensor[77], image_id int, label int)."""
 
     def __init__(self, images: DiskImages | CachedImages, image_ids: Sequence[int], tokens: torch.Tensor,
                  labels: Sequence[int], captions: Sequence[str], transform: Callable) -> None:
@@ -43,7 +45,7 @@ class TrainDataset(Dataset):
 
 
 class EvalImages(Dataset):
-    """Item i: image i as FloatTensor[3,S,S] (test transform)."""
+    """Item i: image i as uint8 [3,S,S] (the loader half of the test transform)."""
 
     def __init__(self, images: DiskImages | CachedImages, transform: Callable) -> None:
         self.images, self.transform = images, transform
@@ -57,7 +59,7 @@ class EvalImages(Dataset):
 
 @dataclass
 class EvalSplit:
-    images: EvalImages              # image i -> FloatTensor[3,S,S]
+    images: EvalImages              # image i -> uint8 [3,S,S]
     tokens: torch.Tensor            # LongTensor[N_txt, 77], caption order
     img2txt: list[list[int]]        # caption indices of each image
     txt2img: list[int]              # image index of each caption
@@ -97,7 +99,7 @@ def _tokenize(tokenize: Tokenize, captions: list[str], source: str) -> torch.Ten
 
 def _eval_split(ann: EvalAnnotations, root: str, cache_dir: str | None, size: int, tokenize: Tokenize) -> EvalSplit:
     paths = [os.path.join(root, p) for p in ann.images]
-    images = EvalImages(open_images(paths, cache_dir, ann.origins), test_transform(size))
+    images = EvalImages(open_images(paths, cache_dir, ann.origins), test_pixels(size))
     return EvalSplit(images, _tokenize(tokenize, ann.captions, ann.source), ann.img2txt, ann.txt2img,
                      ann.captions, paths)
 
@@ -116,7 +118,7 @@ def build_datasets(data_cfg: DataConfig, tokenize: Tokenize) -> DataSets:
     train_images = open_images([os.path.join(root, p) for p in train_ann.images], cache_dir, train_ann.origins)
     train = TrainDataset(train_images, train_ann.caption_image,
                          _tokenize(tokenize, train_ann.captions, train_ann.source), train_ann.labels,
-                         train_ann.captions, train_transform(size))
+                         train_ann.captions, train_pixels(size))
     return DataSets(train=train, val=_eval_split(val_ann, root, cache_dir, size, tokenize),
                     test=_eval_split(test_ann, root, cache_dir, size, tokenize),
                     n_classes=train_ann.n_classes, label_names=dict(train_ann.label_names))

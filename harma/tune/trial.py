@@ -29,12 +29,15 @@ from harma.study.model import Study
 
 def trial_run_config(study: Study, trial: TrialSpec, checkpoint_root: str) -> RunConfig:
     """The study's base config + this trial's overrides, writing into the trial's own folder; loader workers
-    fit `resources.cpus_per_worker` unless the study (its `base.set` or this trial) sets `data.num_workers`."""
+    fit `resources.cpus_per_worker`, and a GPU trial runs `train.compile=auto` (CUDA graphs), unless the study
+    (its `base.set` or this trial) sets `data.num_workers` / `train.compile`."""
     out_dir = str(Path(checkpoint_root) / study.name / trial.trial_id)
     device = "cuda" if study.resources.gpus_per_trial > 0 else "cpu"
     fitted = {}
     if "data.num_workers" not in study.base_set and "data.num_workers" not in trial.overrides:
         fitted["data.num_workers"] = loader_workers(study.resources.cpus_per_worker)
+    if device == "cuda" and "train.compile" not in study.base_set and "train.compile" not in trial.overrides:
+        fitted["train.compile"] = "auto"
     return study.run_config({**fitted, **trial.overrides, "train.out_dir": out_dir, "train.device": device,
                              "train.resume": True})
 

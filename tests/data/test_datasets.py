@@ -36,7 +36,7 @@ def test_build_datasets_shapes_and_types(synth, tokenize):
     assert (len(ds.train), len(ds.val.images), len(ds.test.images)) == (40, 2, 2)
     assert ds.n_classes == 8 and ds.label_names[0] == "farmland"
     image, tokens, image_id, label = ds.train[7]
-    assert image.shape == (3, 32, 32) and image.dtype == torch.float32
+    assert image.shape == (3, 32, 32) and image.dtype == torch.uint8            # normalised on the device
     assert tokens.shape == (77,) and tokens.dtype == torch.long
     assert (type(image_id), type(label)) == (int, int) and image_id == 1 and label == 1
     train_json = json.load(open(synth / "train.json"))
@@ -47,7 +47,7 @@ def test_build_datasets_shapes_and_types(synth, tokenize):
         assert split.img2txt == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]] and split.txt2img == [0] * 5 + [1] * 5
         assert len(split.captions) == 10 and all(c == c.lower() and "." not in c for c in split.captions)
         assert torch.equal(split.tokens, tokenize(split.captions))
-        assert split.images[1].shape == (3, 32, 32) and split.images[1].dtype == torch.float32
+        assert split.images[1].shape == (3, 32, 32) and split.images[1].dtype == torch.uint8
     assert isinstance(ds.train.images, CachedImages)
     assert os.path.isdir(synth / "images" / ".harma-cache")
 
@@ -72,7 +72,7 @@ def test_picklable_and_loads_in_workers(synth, tokenize):
     assert torch.equal(clone.val.images[0], ds.val.images[0])
     loader = DataLoader(ds.train, batch_size=8, num_workers=2)
     images, tokens, ids, labels = next(iter(loader))
-    assert images.shape == (8, 3, 32, 32) and tokens.shape == (8, 77)
+    assert images.shape == (8, 3, 32, 32) and images.dtype == torch.uint8 and tokens.shape == (8, 77)
     assert ids.tolist() == [0] * 5 + [1] * 3 and labels.dtype == torch.long
 
 

@@ -45,11 +45,72 @@ def test_train_transform_recipe():
     assert tuple(norm.mean) == MEAN and tuple(norm.std) == STD
 
 
-@pytest.mark.parametrize("make", [transforms.train_transform, transforms.test_transform])
-def test_transforms_shape_and_pickle(make):
+@pytest.mark.parametrize("make,dtype", [(transforms.train_transform, torch.float32),
+                                        (transforms.test_transform, torch.float32),
+                                        (transforms.train_pixels, torch.uint8), (transforms.test_pixels, torch.uint8)])
+def test_transforms_shape_and_pickle(make, dtype):
     tf = pickle.loads(pickle.dumps(make(20)))
     out = tf(_image(33, 47))
-    assert out.shape == (3, 20, 20) and out.dtype == torch.float32
+    assert out.shape == (3, 20, 20) and out.dtype == dtype
+
+
+def test_the_loader_half_is_the_recipe_up_to_a_uint8_tensor():
+    train = [type(s) for s in transforms.train_pixels(32).transforms]
+    assert train == [T.RandomResizedCrop, T.RandomHorizontalFlip, T.RandAugment, T.PILToTensor]
+    assert [type(s) for s in transforms.test_pixels(32).transforms] == [T.Resize, T.PILToTensor]
+    crop, _, aug, _ = transforms.train_pixels(32).transforms
+    assert crop.scale == (0.5, 1.0) and crop.interpolation == InterpolationMode.BICUBIC and aug.magnitude == 7
+
+
+def test_device_normalisation_of_every_uint8_value_is_totensor_and_normalize_bit_for_bit():
+    values = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    img = Image.fromarray(np.stack([values, values[::-1], values.T], axis=-1), "RGB")
+    reference = T.Normalize(MEAN, STD)(T.ToTensor()(img))
+    batch = T.PILToTensor()(img)[None].repeat(3, 1, 1, 1)
+    out = transforms.PixelNormalizer(torch.device("cpu"))(batch)
+    assert out.dtype == torch.float32 and out.shape == (3, 3, 16, 16)
+    assert all(torch.equal(o, reference) for o in out)
+
+
+def _assorted(n: int) -> list[Image.Image]:
+    rng = np.random.default_rng(1)
+    return [_image(int(rng.integers(20, 300)), int(rng.integers(20, 300)), seed=i) for i in range(n)]
+
+
+@pytest.mark.parametrize("size", [24, 224])
+def test_eval_images_normalised_on_the_device_equal_the_float_path_bit_for_bit(size):
+    """The bound is 0: Resize already returns a uint8 image, so stopping there rounds nothing new."""
+    images = _assorted(12)
+    old = torch.stack([transforms.test_transform(size)(img) for img in images])
+    new = transforms.PixelNormalizer(torch.device("cpu"))(torch.stack([transforms.test_pixels(size)(img)
+                                                                       for img in images]))
+    assert torch.equal(new, old)
+
+
+def test_train_images_normalised_on_the_device_equal_the_float_path_draw_for_draw():
+    """Same seed, same draws (crop, flip, RandAugment ops): the same tensors, so the same distribution (per-channel
+    mean and std over 3 x 40 draws equal exactly, not just within sampling noise)."""
+    images, old, new = _assorted(40), [], []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        old += [transforms.train_transform(48)(img) for img in images]
+        torch.manual_seed(seed)
+        new.append(transforms.PixelNormalizer(torch.device("cpu"))(
+            torch.stack([transforms.train_pixels(48)(img) for img in images])))
+    old_t, new_t = torch.stack(old), torch.cat(new)
+    assert torch.equal(new_t, old_t)
+    assert not torch.equal(new_t[:40], new_t[40:80])                         # the draws differ by seed
+    per_channel = (0, 2, 3)
+    assert torch.equal(new_t.mean(per_channel), old_t.mean(per_channel))
+    assert torch.equal(new_t.std(per_channel), old_t.std(per_channel))
+
+
+def test_device_normalisation_refuses_what_is_not_a_uint8_batch():
+    norm = transforms.PixelNormalizer(torch.device("cpu"))
+    for bad in (torch.zeros(2, 3, 4, 4), torch.zeros(3, 4, 4, dtype=torch.uint8),
+                torch.zeros(2, 1, 4, 4, dtype=torch.uint8)):
+        with pytest.raises(TypeError, match="expected a uint8 batch"):
+            norm(bad)
 
 
 def test_train_transform_is_random():

@@ -125,3 +125,21 @@ def test_a_trial_run_config_fits_its_loader_workers_unless_the_study_sets_them()
     set_by_study = {**study.base_set, "data.num_workers": 2}
     assert _num_workers(study, base_set=set_by_study, resources=dataclasses.replace(res, cpus_per_worker=8)) == 2
     assert _num_workers(study, {"data.num_workers": 1}, resources=dataclasses.replace(res, cpus_per_worker=8)) == 1
+
+
+def _compile(study, overrides=None, **study_changes) -> str:
+    study = dataclasses.replace(study, **study_changes)
+    return trial_module.trial_run_config(study, TrialSpec("t1", 0, overrides or {}), "runs").train.compile
+
+
+def test_a_gpu_trial_runs_cuda_graphs_unless_the_study_sets_compile():
+    study = load_study("studies/search-rsitmd.yaml")     # a shipped config: compile off in its base file
+    assert study.run_config({}).train.compile == "off" and "train.compile" not in study.base_set
+    res = study.resources
+    assert _compile(study, resources=dataclasses.replace(res, gpus_per_trial=1)) == "auto"
+    assert _compile(study, resources=dataclasses.replace(res, gpus_per_trial=0.25)) == "auto"
+    assert _compile(study, resources=dataclasses.replace(res, gpus_per_trial=0)) == "off"       # CPU: eager
+    gpu = dataclasses.replace(res, gpus_per_trial=1)
+    assert _compile(study, {"train.compile": "default"}, resources=gpu) == "default"
+    assert _compile(study, base_set={**study.base_set, "train.compile": "off"}, resources=gpu) == "off"
+    assert load_study("studies/gpu-smoke.yaml").base_set["train.compile"] == "auto"
