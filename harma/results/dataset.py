@@ -17,7 +17,7 @@ studies share their columns stays readable whole by any reader.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -29,9 +29,7 @@ from harma.results.root import PARTITION
 from harma.results.schema import (EPOCH_KEYS, SCHEMA_VERSION, TRIAL_KEYS, epoch_schema, file_version, major,
                                   trial_schema)
 
-if TYPE_CHECKING:
-    from harma.results.store import ResultsStore
-
+# `store` below is a harma.results.store.ResultsStore (its .fs, .base and .files), passed in by the store itself.
 NOTE = "README.txt"
 NOTE_TEXT = """This folder is not one table: it holds one folder per study (study=NAME), and studies differ in
 their parameter columns.  A reader pointed at this folder takes one file's columns for every file (pandas and
@@ -54,7 +52,7 @@ def _columns_of(fs: pafs.FileSystem, folder: str) -> set[str] | None:
         return None
 
 
-def note_if_mixed(store: "ResultsStore", study: str, columns: list[str], compared: set[str]) -> bool:
+def note_if_mixed(store: Any, study: str, columns: list[str], compared: set[str]) -> bool:
     """Write `<root>/trials/README.txt` when another study under the root has other columns than `columns` (those
     of `study`); `compared` holds the studies already compared (updated).  True once the note is there."""
     folder = f"{store.base}/trials"
@@ -77,7 +75,7 @@ def note_if_mixed(store: "ResultsStore", study: str, columns: list[str], compare
     return False
 
 
-def _schema_of(store: "ResultsStore", path: str) -> pa.Schema:
+def _schema_of(store: Any, path: str) -> pa.Schema:
     try:
         schema = fsio.read_schema(store.fs, path)
     except (pa.ArrowException, OSError) as exc:
@@ -100,7 +98,7 @@ def _unify(schemas: list[pa.Schema], files: list[str], first: tuple[str, ...]) -
     return pa.schema([unified.field(n) for n in names])
 
 
-def root_dataset(store: "ResultsStore", table: str = "trials") -> ds.Dataset:
+def root_dataset(store: Any, table: str = "trials") -> ds.Dataset:
     """Every study's `table` (trials or epochs) under the store's root as one dataset with the union schema."""
     files = store.files(table)
     empty, first = (trial_schema(), TRIAL_KEYS) if table == "trials" else (epoch_schema(), EPOCH_KEYS)

@@ -4,7 +4,7 @@
 command that runs counts); every command's `--results` default, a study's `storage` default and the snapshot
 lookup of `harma study status|resume NAME` ask it.  `study_names(root)` and `has_trials(root, name)` answer
 from `os.listdir` for a local root (a usage error such as `harma results show nosuch` then costs no pyarrow or
-pandas import), and go through `ResultsStore` (pyarrow) only for an object-store URI.
+pandas import), and list through pyarrow's file system only for an object-store URI.
 """
 from __future__ import annotations
 
@@ -41,9 +41,7 @@ def _local(root: str | os.PathLike) -> str:
 def study_names(root: str | os.PathLike) -> list[str]:
     """Names of the studies with a trials or epochs partition under `root`, sorted (as ResultsStore.studies)."""
     if is_uri(root):
-        from harma.results.store import ResultsStore
-
-        return ResultsStore(root).studies()
+        return _uri_study_names(root)
     base, names = _local(root), set()
     for table in TABLES:
         for entry in _listdir(os.path.join(base, table)):
@@ -52,6 +50,17 @@ def study_names(root: str | os.PathLike) -> list[str]:
     if not names and any(e.startswith(PARTITION) for e in _listdir(base)):
         raise table_folder_error(root)
     return sorted(names)
+
+
+def _uri_study_names(root: str | os.PathLike) -> list[str]:
+    """study_names of an object-store root, listed through pyarrow's file system."""
+    import pyarrow.fs as pafs
+
+    from harma.results import fsio
+
+    fs, base = fsio.resolve_root(root)
+    return sorted({info.base_name[len(PARTITION):] for table in TABLES for info in fsio.list_dir(fs, f"{base}/{table}")
+                   if info.type == pafs.FileType.Directory and info.base_name.startswith(PARTITION)})
 
 
 def table_folder_error(root: str | os.PathLike) -> Exception:
@@ -65,9 +74,10 @@ def table_folder_error(root: str | os.PathLike) -> Exception:
 def has_trials(root: str | os.PathLike, study: str) -> bool:
     """Whether `root` holds a trials file of `study` (a visible `*.parquet` in its trials partition)."""
     if is_uri(root):
-        from harma.results.store import ResultsStore
+        from harma.results import fsio
 
-        return len(ResultsStore(root).read_trials(study)) > 0
+        fs, base = fsio.resolve_root(root)
+        return bool(fsio.parquet_files(fs, f"{base}/trials/{PARTITION}{study}"))
     folder = os.path.join(_local(root), "trials", PARTITION + study)
     return any(n.endswith(".parquet") and not n.startswith((".", "_")) for n in _listdir(folder))
 
