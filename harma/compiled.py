@@ -3,10 +3,13 @@ the seconds torch spends compiling, and an eager fallback that is never silent.
 
 `resolve_mode` reads `train.compile` for a device: `auto` is `reduce-overhead` (CUDA graphs) on CUDA and `off`
 elsewhere, so a CPU run stays eager.  Each role (the training forward, the image encoder, the text encoder) is a
-plain function of (module, inputs), compiled once per process and mode (`compiled_function`) and reused by every
-epoch and every later run of the process: Dynamo keeps its graphs on the function, and a new model of the same
-shapes passes their guards, while a new shape compiles anew (up to Dynamo's recompile limit).  `FastCall` runs a
-role's work with the compiled function; when torch cannot compile it (`BackendCompilerFailed`, `Unsupported`) or
+plain function of (module, inputs), compiled once per process and mode (`compiled_function`); Dynamo keeps its
+graphs on the function, so a later run of the process (a trial in a reused trial process) whose model and
+batches have the same shapes passes their guards and compiles nothing.  `begin_run` resets Dynamo when a run's
+shapes (`run_shapes`: model, adapters, image size, caption length, batch sizes, precision, device) differ from
+the last run's: the last run's graphs, and the memory their CUDA graphs hold, go, and Dynamo's recompile limit
+is never spent across trials; the study's on-disk compile cache makes the new compile cheaper.  `FastCall` runs
+a role's work with the compiled function; when torch cannot compile it (`BackendCompilerFailed`, `Unsupported`) or
 cannot capture its CUDA graph (with `triton.cudagraph_or_error` set here, the skip Inductor would only log is a
 RuntimeError, told apart from others by Inductor's `cudagraph_skips` counter), the role falls back to eager for
 the rest of the process: one line on stderr, kept (`notes`) for the epoch records.  `compile_seconds` sums the
@@ -18,7 +21,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Hashable, TypeVar
 
 import torch
 from torch import nn
@@ -59,6 +62,7 @@ class _Process:
     notes: dict[tuple[str, str, str], str] = field(default_factory=dict)   # (role, mode, kind) -> line
     seconds: float = 0.0
     started: float | None = None
+    shapes: Hashable = None                  # run_shapes of the last run begun in this process
 
 
 _STATE = _Process()
@@ -91,6 +95,20 @@ def _install_clock() -> None:
 def compile_seconds() -> float:
     """Wall seconds this process has spent compiling so far (0.0 when nothing was compiled)."""
     return _STATE.seconds
+
+
+def run_shapes(cfg: Any, device: torch.device) -> Hashable:
+    """What decides the shapes (and the constants) of a run's compiled graphs."""
+    return (repr(cfg.model), repr(cfg.adapter), cfg.data.image_size, cfg.data.max_words, cfg.train.batch_size,
+            cfg.train.eval_batch_size, cfg.train.precision, str(device))
+
+
+def begin_run(shapes: Hashable) -> None:
+    """A run begins: Dynamo is reset when its shapes differ from the last run's in this process (nothing when
+    Dynamo was never imported)."""
+    if shapes != _STATE.shapes and "torch._dynamo" in sys.modules:
+        torch._dynamo.reset()
+    _STATE.shapes = shapes
 
 
 def compiled_function(role: str, mode: str) -> Callable[..., Any]:

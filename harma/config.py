@@ -128,6 +128,22 @@ class OptimConfig:
         _check(self.schedule in ("linear", "cosine"), "optim.schedule", "linear or cosine", self.schedule)
 
 
+AUTO_WORKERS = "auto"                # data.num_workers: one loader worker per CPU this process may use, but one
+MAX_AUTO_WORKERS = 8                 # ... and at most this many (each is a process holding the data set)
+
+
+def loader_workers(data: "DataConfig") -> int:
+    """The loader workers `data.num_workers` asks for: the number, or for `auto` the CPUs this process may use
+    (its affinity, e.g. what taskset or a container allows) less the one it trains on, at most MAX_AUTO_WORKERS."""
+    if data.num_workers != AUTO_WORKERS:
+        return int(data.num_workers)
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:          # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    return max(0, min(cpus - 1, MAX_AUTO_WORKERS))
+
+
 @dataclass(frozen=True)
 class DataConfig:
     image_root: str | None = None   # joined with each annotation entry's "image"
@@ -140,7 +156,7 @@ class DataConfig:
     max_words: int = 30
     cache: bool = True              # decoded-image cache (uint8, memory-mapped)
     cache_dir: str | None = None    # default: <image_root>/.harma-cache
-    num_workers: int = 0
+    num_workers: int | str = AUTO_WORKERS  # loader worker processes; auto: the CPUs this process may use - 1
     prefetch_factor: int = 4        # batches each loader worker keeps ready (with num_workers > 0)
 
     def __post_init__(self) -> None:
@@ -159,8 +175,8 @@ class DataConfig:
                self.image_size)
         _check(_is_int(self.max_words) and self.max_words >= 1, "data.max_words", "an int >= 1", self.max_words)
         _check(isinstance(self.cache, bool), "data.cache", "true or false", self.cache)
-        _check(_is_int(self.num_workers) and self.num_workers >= 0, "data.num_workers", "an int >= 0",
-               self.num_workers)
+        _check(self.num_workers == AUTO_WORKERS or (_is_int(self.num_workers) and self.num_workers >= 0),
+               "data.num_workers", f"an int >= 0 or {AUTO_WORKERS}", self.num_workers)
         _check(_is_int(self.prefetch_factor) and self.prefetch_factor >= 1, "data.prefetch_factor",
                "an int >= 1", self.prefetch_factor)
 

@@ -7,8 +7,9 @@ A run builds its `Encoders` (the model's image and text encoders as `harma.compi
 (persistent workers) and reused every epoch; images arrive as uint8 and are normalised on the device.  Compiled
 encoders see static shapes only: the last batch is padded with zeros to `train.eval_batch_size` and its
 embeddings cut back, and each batch's embeddings are copied out before the next call (a CUDA graph's next replay
-overwrites its output).  Eager encoders (the CPU default) run the batches as they come.  `evaluate_split` is the
-one-shot form (`harma eval`, tests)."""
+overwrites its output).  Eager encoders (the CPU default) run the batches as they come.  The loader's
+`data.num_workers` workers persist across epochs and stop on `close()` (a reused trial process runs the next
+trial right after).  `evaluate_split` is the one-shot form (`harma eval`, tests)."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -18,7 +19,8 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from harma import distributed as dist_utils
 from harma.compiled import IMAGE_ENCODER, TEXT_ENCODER, FastCall, resolve_mode
-from harma.config import RunConfig
+from harma.config import RunConfig, loader_workers
+from harma.data.loaders import close_loader
 from harma.data.transforms import PixelNormalizer
 from harma.metrics import retrieval_metrics
 from harma.runtime import precision_context
@@ -63,7 +65,7 @@ class Encoders:
 
 
 def _image_loader(images: Dataset, cfg: RunConfig, device: torch.device) -> DataLoader:
-    workers = cfg.data.num_workers
+    workers = loader_workers(cfg.data)
     return DataLoader(Subset(images, list(_shard(len(images)))), batch_size=cfg.train.eval_batch_size,
                       num_workers=workers, pin_memory=device.type == "cuda", persistent_workers=workers > 0,
                       prefetch_factor=cfg.data.prefetch_factor if workers else None)
@@ -101,6 +103,10 @@ class SplitEvaluator:
         model.train(was_training)
         return retrieval_metrics((img @ txt.t()).cpu(), self.split.img2txt, ties=self.cfg.eval.ties)
 
+    def close(self) -> None:
+        """Stop the image loader's persistent workers now."""
+        close_loader(self.loader)
+
 
 def _joined(parts: Sequence[torch.Tensor], enc: Encoders) -> torch.Tensor:
     if parts:
@@ -110,4 +116,8 @@ def _joined(parts: Sequence[torch.Tensor], enc: Encoders) -> torch.Tensor:
 
 def evaluate_split(model, split, cfg: RunConfig, device: torch.device) -> dict[str, float]:
     """R@1/5/10 both ways and mR on one EvalSplit (val or test), once."""
-    return SplitEvaluator(split, Encoders(model, cfg, device), cfg).run()
+    evaluator = SplitEvaluator(split, Encoders(model, cfg, device), cfg)
+    try:
+        return evaluator.run()
+    finally:
+        evaluator.close()

@@ -7,7 +7,8 @@ through CUDA_VISIBLE_DEVICES) or `cuda:N`; a CUDA request on a machine without o
 TF32 set as `train.tf32` says.  TF32 is set through the API that every reader of it uses
 (`torch.set_float32_matmul_precision`, `cudnn.allow_tf32`), never torch's newer `fp32_precision` attributes,
 after which `torch.get_float32_matmul_precision()` raises (and Inductor's GEMM autotuning calls it).
-`precision_context` is bf16 autocast when `train.precision=bf16`, on any device.
+`precision_context` is bf16 autocast when `train.precision=bf16`, on any device.  `reset_process_state` clears
+what a run leaves in its process (peak-memory marks) for a reused trial process.
 """
 from __future__ import annotations
 
@@ -65,6 +66,20 @@ def start(train_cfg: TrainConfig) -> torch.device:
     device = use_device(train_cfg.device)
     set_matmul_precision(device, train_cfg.tf32)
     return device
+
+
+def reset_process_state(device: torch.device) -> None:
+    """What one run leaves in its process and the next must not see (a Ray Tune actor reused for the next
+    trial): the peak-memory marks (CUDA's allocator statistics; the resident-set high-water mark, through
+    /proc/self/clear_refs where Linux allows it).  Seeds are set by each run itself; compiled graphs are
+    harma.compiled's (`begin_run`)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")            # 5: reset the peak RSS (VmHWM, ru_maxrss) to the current RSS
+    except OSError:
+        pass
 
 
 def seed_everything(seed: int) -> None:

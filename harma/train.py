@@ -42,6 +42,8 @@ ReportFn = Callable[[EpochRecord], None]
 def _setup(cfg: RunConfig) -> Process:
     """Device and TF32, the DDP group (under torchrun), the seed; rank 0 prepares the output folder."""
     device = runtime.start(cfg.train)
+    runtime.reset_process_state(device)     # a reused trial process: nothing of the last trial carries over
+    compiled.begin_run(compiled.run_shapes(cfg, device))
     distributed = dist_utils.init_from_env(device)
     proc = Process(device, distributed, dist_utils.world_size(), dist_utils.rank())
     runtime.seed_everything(cfg.train.seed)
@@ -148,6 +150,11 @@ class Evaluation:
         self.val, self.test = SplitEvaluator(data.val, encoders, cfg), SplitEvaluator(data.test, encoders, cfg)
         self.mode = compiled.resolve_mode(cfg.train.compile, device)
 
+    def close(self) -> None:
+        """Stop both loaders' persistent workers."""
+        self.val.close()
+        self.test.close()
+
 
 def _epoch(epoch: int, runner: EpochRunner, evaluation: Evaluation, model: HarmaModel, cfg: RunConfig,
            device: torch.device, previous: EpochRecord | None) -> EpochRecord:
@@ -198,18 +205,28 @@ def train(cfg: RunConfig, report: ReportFn | None = None, report_on_all_ranks: b
         for record in history:
             report(record)
 
+    try:
+        _epochs(cfg, proc, model, runner, evaluation, history, report if reports else None)
+    finally:                          # loader workers end with the run, even when Tune stops it in a report
+        runner.close()
+        evaluation.close()
+    return _summary(history, model, proc, cfg, started)
+
+
+def _epochs(cfg: RunConfig, proc: Process, model: HarmaModel, runner: EpochRunner, evaluation: Evaluation,
+            history: list[EpochRecord], report: ReportFn | None) -> None:
+    """Run the epochs after `history`'s last, appending each record: checkpoint first, then the log line, then
+    the report, so whoever receives the report (Ray Tune, which may stop the trial on it) finds the epoch's
+    weights on disk already.  A stop before the report loses nothing: a resumed run with `replay` reports every
+    epoch its checkpoint holds again."""
     out_dir = Path(cfg.train.out_dir)
     for epoch in range((history[-1].epoch if history else 0) + 1, runner.epochs + 1):
         record = _epoch(epoch, runner, evaluation, model, cfg, proc.device, history[-1] if history else None)
         history.append(record)
-        # Checkpoint first, then the log line, then the report: whoever receives the report (Ray Tune, which may
-        # stop the trial on it) finds the epoch's weights on disk already.  A stop before the report loses
-        # nothing: a resumed run with `replay` reports every epoch its checkpoint holds again.
         if proc.rank == 0:
             _save(out_dir, model, runner, history)
             _log_line(out_dir, record)
         dist_utils.barrier()
-        if reports:
+        if report is not None:
             report(record)
         dist_utils.barrier()
-    return _summary(history, model, proc, cfg, started)

@@ -22,7 +22,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from harma import distributed as dist_utils
 from harma.compiled import TRAIN_FORWARD, FastCall, resolve_mode
-from harma.config import ConfigError, RunConfig
+from harma.config import ConfigError, RunConfig, loader_workers
+from harma.data.loaders import close_loader
 from harma.data.transforms import PixelNormalizer
 from harma.epoch_record import LOSS
 from harma.model.build import HarmaModel
@@ -50,6 +51,7 @@ class EpochRunner(Protocol):
     epochs: int
 
     def run(self, epoch: int) -> EpochStats: ...
+    def close(self) -> None: ...
     def lr(self) -> float: ...
     def state_dict(self) -> dict[str, Any]: ...
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
@@ -61,6 +63,9 @@ class FrozenPass:
 
     def run(self, epoch: int) -> EpochStats:
         return EpochStats({}, 0)
+
+    def close(self) -> None:
+        """No loader to stop."""
 
     def lr(self) -> float:
         return 0.0
@@ -94,7 +99,7 @@ def _loader(train_set, cfg: RunConfig, proc: Process) -> tuple[DataLoader, Distr
     if proc.world > 1:
         sampler = DistributedSampler(train_set, num_replicas=proc.world, rank=proc.rank, shuffle=True,
                                      seed=cfg.train.seed, drop_last=True)
-    workers = cfg.data.num_workers
+    workers = loader_workers(cfg.data)
     loader = DataLoader(train_set, batch_size=cfg.train.batch_size, shuffle=sampler is None, sampler=sampler,
                         drop_last=True, num_workers=workers, generator=generator,
                         pin_memory=proc.device.type == "cuda", persistent_workers=workers > 0,
@@ -166,6 +171,10 @@ class Training:
         parts = forward_loss(forward, images, tokens, ids, labels, self.cfg, self.device)
         parts[LOSS].backward()
         return parts
+
+    def close(self) -> None:
+        """Stop the loader's persistent workers now (a reused trial process runs the next trial right after)."""
+        close_loader(self.loader)
 
     def lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]

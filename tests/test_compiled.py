@@ -143,6 +143,31 @@ def test_a_later_run_in_the_process_reuses_the_graphs_torch_made(tiny_cfg, tmp_p
         torch._dynamo.reset()
 
 
+def test_a_later_run_with_other_shapes_starts_from_a_reset_dynamo(tiny_cfg, tmp_path, monkeypatch):
+    """Another batch size: the last run's graphs are dropped (Dynamo reset, so its recompile limit is never spent
+    across trials) and this run traces its own; the same shapes again keep them."""
+    from torch._dynamo.utils import counters
+
+    real = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda fn, mode=None, dynamic=None: real(fn, backend="eager",
+                                                                                 dynamic=dynamic))
+    resets = []
+    real_reset = torch._dynamo.reset
+    monkeypatch.setattr(torch._dynamo, "reset", lambda: (resets.append(1), real_reset())[1])
+    real_reset()
+    counters.clear()
+    try:
+        train(cfg_for(tiny_cfg, tmp_path, "a", **{"train.compile": "default"}))
+        before = len(resets)
+        train(cfg_for(tiny_cfg, tmp_path, "b", **{"train.compile": "default", "train.batch_size": 4}))
+        assert len(resets) == before + 1
+        traced = counters["stats"]["unique_graphs"]
+        train(cfg_for(tiny_cfg, tmp_path, "c", **{"train.compile": "default", "train.batch_size": 4}))
+        assert len(resets) == before + 1 and counters["stats"]["unique_graphs"] == traced
+    finally:
+        real_reset()
+
+
 def failing(error: Exception, skips: int = 0):
     """A compiled function that bumps Inductor's cudagraph_skips counter by `skips` and raises `error`."""
     def wrap(fn):

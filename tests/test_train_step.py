@@ -160,7 +160,9 @@ def test_layout_hook_changes_no_bit_of_a_tiny_harma_step():
     torch.manual_seed(0)
     hooked = build_model(cfg)
     torch.manual_seed(0)
-    clip = build_clip("tiny", False)
+    with torch.random.fork_rng(devices=[]):    # the backbone's init from train.seed, the global state untouched
+        torch.manual_seed(cfg.train.seed)
+        clip = build_clip("tiny", False)
     inject_adapters(clip, cfg.adapter)
     plain = HarmaModel(clip, cfg.loss.temp_init)
     freeze_all_but_adapters(plain)

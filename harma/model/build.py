@@ -1,7 +1,8 @@
 """Build the HarMA model: an open_clip CLIP from its arch config, local backbone weights, injected adapters.
 
 No hub access ever: `model.weights` is a local file (an open_clip / OpenAI-layout state dict, or GeoRSCLIP's
-`RS5M_ViT-B-32_RET-2.pt`), loaded with `weights_only=True` before the adapters are injected.  `HarmaModel`
+`RS5M_ViT-B-32_RET-2.pt`), loaded with `weights_only=True` before the adapters are injected; a process that runs
+one trial after another keeps the last frozen backbone (harma.model.cache).  `HarmaModel`
 holds the CLIP and the learnable contrastive temperature and returns L2-normalised embeddings.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from torch import nn
 from harma.errors import WeightsError
 from harma.config import RunConfig, trains_temperature
 from harma.model.adapters import adapter_parameters
+from harma.model.cache import backbone_key, cached_backbone
 from harma.model.freeze import freeze_all_but_adapters
 from harma.model.inject import inject_adapters
 from harma.model.layout import seq_first_self_attention
@@ -131,12 +133,31 @@ def load_backbone_weights(clip: nn.Module, state: Mapping[str, torch.Tensor], so
     clip.load_state_dict(dict(state), strict=True)
 
 
-def build_model(cfg: RunConfig) -> HarmaModel:
-    """open_clip CLIP (arch + local weights) -> inject adapters -> freeze all but `adapter_params()`; every
-    self-attention gets its input in the one-GEMM layout (harma.model.layout)."""
-    clip = build_clip(cfg.model.arch, cfg.model.quick_gelu)
+def _load_backbone(cfg: RunConfig) -> nn.Module:
+    """The CLIP of `model.arch` with `model.weights` loaded; its random init is drawn from `train.seed` on a
+    forked generator, so building it leaves the global random state as it found it."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.train.seed)
+        clip = build_clip(cfg.model.arch, cfg.model.quick_gelu)
     if cfg.model.weights:
         load_backbone_weights(clip, read_state_dict(resolve_weights(cfg.model.weights)), cfg.model.weights)
+    return clip
+
+
+def build_backbone(cfg: RunConfig) -> nn.Module:
+    """The frozen backbone, from the process's backbone cache when its key matches (harma.model.cache)."""
+    file = resolve_weights(cfg.model.weights, verify=False) if cfg.model.weights else None
+    if file is not None and not Path(file).is_file():
+        return _load_backbone(cfg)   # read_state_dict says what is missing
+    key = backbone_key(cfg.model.arch, cfg.model.quick_gelu, cfg.data.image_size, file, cfg.train.seed)
+    return cached_backbone(key, lambda: _load_backbone(cfg))
+
+
+def build_model(cfg: RunConfig) -> HarmaModel:
+    """open_clip CLIP (arch + local weights) -> inject adapters -> freeze all but `adapter_params()`; every
+    self-attention gets its input in the one-GEMM layout (harma.model.layout).  The adapters' random init is
+    drawn from the global generator as the caller left it (the trainer seeds it first); the backbone's is not."""
+    clip = build_backbone(cfg)
     inject_adapters(clip, cfg.adapter)
     seq_first_self_attention(clip)
     model = HarmaModel(clip, cfg.loss.temp_init, cfg.loss.temp_min, train_temperature=trains_temperature(cfg))

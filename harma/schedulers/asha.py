@@ -18,6 +18,7 @@ class AshaSpec:
     max_epochs: int                  # equals the run config's train.epochs
     grace_period: int = 1
     reduction_factor: float = 2.0
+    deterministic: bool = False      # decisions in trial order (harma.schedulers.ordered)
 
 
 class AshaPolicy:
@@ -34,6 +35,9 @@ class AshaPolicy:
         if epoch >= self.max_epochs:
             return STOP
         return self.rungs.decide(trial_id, epoch, value)
+
+    def shared_epochs(self, trial_id: str) -> frozenset[int]:
+        return frozenset(self.rungs.records)
 
     def describe(self) -> str:
         return "ASHA: " + self.rungs.describe()

@@ -23,16 +23,22 @@ class Observation:
 
 
 class Policy(Protocol):
-    """Decides on each epoch result of a trial; holds whatever state it needs, rebuilt from observations."""
+    """Decides on each epoch result of a trial; holds whatever state it needs, rebuilt from observations.
+    `shared_epochs(trial_id)`: the epochs at which that trial's decision reads or writes state other trials share
+    (a rung); at every other epoch its decision depends on its own result alone (harma.schedulers.ordered)."""
 
     def decide(self, trial_id: str, epoch: int, value: float) -> Decision: ...
+
+    def shared_epochs(self, trial_id: str) -> frozenset[int]: ...
 
     def describe(self) -> str: ...
 
 
 class SchedulerSpec(Protocol):
-    """A scheduler's frozen settings, as a study holds them (`Study.scheduler`)."""
+    """A scheduler's frozen settings, as a study holds them (`Study.scheduler`); `deterministic`: decisions in
+    trial order and Optuna asked and told in trial order (harma.schedulers.ordered, harma.tune.searcher)."""
     type: ClassVar[str]
+    deterministic: bool
 
     @property
     def max_epochs(self) -> int | None: ...
@@ -51,6 +57,8 @@ class KeyChecker(Protocol):
     def integer(self, key: str, value: Any, minimum: int | None = None) -> int: ...
 
     def number(self, key: str, value: Any, minimum: float | None = None, strict: bool = False) -> float: ...
+
+    def boolean(self, key: str, value: Any) -> bool: ...
 
 
 class SchedulerModule(Protocol):

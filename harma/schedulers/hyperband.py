@@ -28,6 +28,7 @@ class HyperbandSpec:
     grace_period: int = 1
     reduction_factor: float = 2.0
     brackets: int = 1
+    deterministic: bool = False      # decisions in trial order (harma.schedulers.ordered)
 
     def bracket_rungs(self) -> list[list[int]]:
         """Rung epochs of each bracket: bracket b's start at grace_period * reduction_factor**b."""
@@ -65,6 +66,9 @@ class HyperbandPolicy:
         if epoch >= self.max_epochs:
             return STOP
         return self._bracket(trial_id).decide(trial_id, epoch, value)
+
+    def shared_epochs(self, trial_id: str) -> frozenset[int]:
+        return frozenset(self._bracket(trial_id).records)
 
     def describe(self) -> str:
         return "Hyperband: " + "; ".join(f"bracket {b}: {r.describe()}" for b, r in enumerate(self.brackets))

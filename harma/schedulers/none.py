@@ -11,6 +11,7 @@ from harma.schedulers.base import CONTINUE, Decision, KeyChecker, Observation
 @dataclass(frozen=True)
 class NoneSpec:
     type: ClassVar[str] = "none"
+    deterministic: bool = False      # Optuna asked and told in trial order (nothing to hold here)
 
     @property
     def max_epochs(self) -> None:
@@ -23,6 +24,9 @@ class RunToEnd:
 
     def decide(self, trial_id: str, epoch: int, value: float) -> Decision:
         return CONTINUE
+
+    def shared_epochs(self, trial_id: str) -> frozenset[int]:
+        return frozenset()
 
     def describe(self) -> str:
         return "no early stopping"
@@ -37,7 +41,7 @@ def parse(c: KeyChecker, key: str, value: Mapping[str, Any], base_epochs: int) -
 
 
 def to_data(spec: NoneSpec) -> dict[str, Any]:
-    return {"type": spec.type}
+    return {"type": spec.type, "deterministic": spec.deterministic}
 
 
 def policy(spec: NoneSpec, mode: str, recorded: Iterable[Observation]) -> RunToEnd:

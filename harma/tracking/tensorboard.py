@@ -7,18 +7,32 @@ scalar per curve of the epochs table under `<split>/<metric>` (`val/r_mean`, `te
 `train/lr`) and `best/<objective column>` (the objective at the best epoch so far, what the HParams table and
 its parallel-coordinates view compare), and at its end the session-end record (success for COMPLETE and PRUNED,
 failure for FAILED).  An epoch a retried trial reports again is written once; a trial resumed by a later
-driver starts its run over (tensorboardX's `purge_step=1`) and its replayed epochs rewrite it.  tensorboardX
-needs no torch, so the driver stays torch-free.
+driver starts its run over (tensorboardX's `purge_step=1`) and its replayed epochs rewrite it.  tensorboardX is
+loaded with torch hidden (`_load_tensorboardx`): its writer imports torch, when it can, only to accept torch
+tensors, which harma never passes, and torch would cost the study driver about 1 GiB.
 """
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any, Mapping
 
 from harma.progress.events import EpochReported, Event, StudyBegan, StudyEnded, TrialEnded, TrialStarted
 
 FAILED = "FAILED"
+
+
+def _load_tensorboardx() -> None:
+    """Import tensorboardX without torch: while it loads, `import torch` raises ImportError (unless torch is
+    loaded already), which tensorboardX's writer takes as "no torch"."""
+    if "tensorboardX" in sys.modules or "torch" in sys.modules:
+        return
+    sys.modules["torch"] = None                 # type: ignore[assignment]
+    try:
+        import tensorboardX  # noqa: F401
+    finally:
+        del sys.modules["torch"]
 
 
 def tensorboard_root(storage_path: str, remote: bool, study: str) -> Path:
@@ -41,6 +55,7 @@ def hparam_values(params: Mapping[str, Any], arm: str | None) -> dict[str, Any]:
 
 def _session_end(status: str):
     """The HParams session-end summary: success for COMPLETE and PRUNED, failure for FAILED."""
+    _load_tensorboardx()
     from tensorboardX.proto.api_pb2 import Status
     from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData, SessionEndInfo
     from tensorboardX.proto.summary_pb2 import Summary, SummaryMetadata
@@ -74,6 +89,7 @@ class TensorBoardSink:
             self.close()
 
     def _open(self, event: TrialStarted) -> None:
+        _load_tensorboardx()
         from tensorboardX import SummaryWriter
         from tensorboardX.summary import hparams
 

@@ -23,9 +23,31 @@ SHARED_FS_TYPES = ("nfs", "nfs4", "cifs", "smb3", "lustre", "gpfs", "ceph", "glu
                    "9p", "virtiofs", "efs", "wekafs")
 
 
-def trial_env() -> dict[str, str]:
-    """Environment for every trial process: run in the driver's working directory (relative paths hold)."""
-    return {"RAY_CHDIR_TO_TRIAL_DIR": "0"}
+BACKBONE_CACHE_ENV = "HARMA_BACKBONE_CACHE"    # harma.model.cache.ENV (not imported: the driver stays light)
+FUNCTION_THREAD_TIMEOUT_S = 60   # how long a reused trial actor waits for the previous trial's thread to end
+
+
+def compile_cache_dir(study: Study) -> str:
+    """The study's persistent torch.compile cache: `<storage>/compile-cache/<name>` (a bucket: under ~/.harma)."""
+    root = os.path.expanduser("~/.harma") if study.storage_is_remote else study.storage_path()
+    return os.path.join(os.path.abspath(root), "compile-cache", study.name)
+
+
+def trial_env(study: Study | None = None) -> dict[str, str]:
+    """Environment for every trial process: run in the driver's working directory (relative paths hold); a
+    reused actor waits up to FUNCTION_THREAD_TIMEOUT_S for the last trial's thread (Tune's default, 2 s, is less
+    than a stopped trial's loader workers may take to exit); with a study, its trials share one persistent
+    compile cache (Inductor's and Triton's), so a warm cache compiles each graph once per study, and a
+    single-worker study's trial processes keep their last frozen backbone (harma.model.cache; a DDP trial's
+    workers live for one trial only)."""
+    env = {"RAY_CHDIR_TO_TRIAL_DIR": "0", "TUNE_FUNCTION_THREAD_TIMEOUT_S": str(FUNCTION_THREAD_TIMEOUT_S)}
+    if study is not None and study.resources.workers_per_trial == 1:
+        env[BACKBONE_CACHE_ENV] = "1"
+    if study is not None:
+        cache = compile_cache_dir(study)
+        env.update({"TORCHINDUCTOR_CACHE_DIR": os.path.join(cache, "inductor"),
+                    "TRITON_CACHE_DIR": os.path.join(cache, "triton")})
+    return env
 
 
 def _split_address(address: str) -> tuple[str, int]:
@@ -108,8 +130,8 @@ def connect(study: Study, address: str | None, verbose: bool = False) -> bool:
     import ray
 
     address = address or os.environ.get("RAY_ADDRESS")
-    runtime_env = {"env_vars": trial_env()}
-    os.environ.update(trial_env())
+    runtime_env = {"env_vars": trial_env(study)}
+    os.environ.update(trial_env(study))
     if address:
         if address != "auto":
             _check_reachable(address)

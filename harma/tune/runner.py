@@ -97,16 +97,32 @@ def _check_no_stale_runs(study: Study, checkpoints: str) -> None:
 
 def _reconcile_with_optuna(study: Study, store: ResultsStore, columns: StudyColumns) -> None:
     """A driver killed between telling Optuna and writing Parquet leaves a RUNNING row for a finished trial:
-    take the final state from Optuna."""
-    from harma.tune.searcher import latest_states, open_optuna_study
+    take the final state from Optuna.  One killed before telling Optuna (a deterministic study tells in trial
+    order, later) leaves a RUNNING Optuna trial for a finished row: tell Optuna what Parquet recorded."""
+    from harma.tune.searcher import latest_states, open_optuna_study, tell_recorded
 
-    states = latest_states(open_optuna_study(study).get_trials(deepcopy=False))
+    optuna_study = open_optuna_study(study)
+    states = latest_states(optuna_study.get_trials(deepcopy=False))
     trials = store.read_trials(study.name)
     running = trials[trials["status"] == RUNNING] if len(trials) else trials
     for row in running.to_dict("records"):
         state = OPTUNA_STATES.get(states.get(row["trial_id"], ""))
         if state:
             store.write_trial({**record_from_row(row), "status": state}, columns)
+    if len(trials):                          # ... and the other way: finished in Parquet, not yet told
+        tell_recorded(optuna_study, trials.to_dict("records"), _curves(study, store), columns.objective)
+
+
+def _curves(study: Study, store: ResultsStore) -> dict[str, dict[int, float]]:
+    """{trial id: {epoch: the objective on its split}} from the epochs table."""
+    epochs = store.read_epochs(study.name)
+    if not len(epochs):
+        return {}
+    rows = epochs[(epochs["split"] == study.objective.split) & (epochs["metric"] == study.objective.metric)]
+    curves: dict[str, dict[int, float]] = {}
+    for r in rows.itertuples(index=False):
+        curves.setdefault(str(r.trial_id), {})[int(r.epoch)] = float(r.value)
+    return curves
 
 
 def _report_importances(study: Study, store: ResultsStore, echo: Callable[..., None]) -> None:
@@ -233,8 +249,8 @@ def _run_connected(study: Study, store: ResultsStore, columns: StudyColumns, res
     root, checkpoints, ray_storage = dirs
     shape = cluster_shape()
     check_fits(study, shape)
-    plan = _plan(study, store, columns, resume, finished, retry, warm, echo)
     concurrency = derive_max_concurrent(study, shape)
+    plan = _plan(study, store, columns, resume, finished, retry, warm, echo, concurrency)
     if retry:
         echo(f"[{study.name}] retrying {len(retry)} FAILED trial(s) whose error a rerun may cure: "
              + ", ".join(sorted(retry)), flush=True)
@@ -285,7 +301,7 @@ class _Plan:
 
 
 def _plan(study: Study, store: ResultsStore, columns: StudyColumns, resume: bool, finished: set[str],
-          retry: set[str], warm: list, echo: Callable[..., None]) -> _Plan:
+          retry: set[str], warm: list, echo: Callable[..., None], concurrency: int = 1) -> _Plan:
     """What this run starts: Optuna's trials for a search, the unfinished (arm, seed) grid otherwise."""
     from ray import tune
 
@@ -294,7 +310,8 @@ def _plan(study: Study, store: ResultsStore, columns: StudyColumns, resume: bool
     if study.kind == "search":
         if resume:
             _reconcile_with_optuna(study, store, columns)
-        searcher = OptunaAskTellSearcher(study, epoch_objective(study), resume_unfinished=resume, retry=retry)
+        searcher = OptunaAskTellSearcher(study, epoch_objective(study), resume_unfinished=resume, retry=retry,
+                                         concurrency=concurrency)
         if warm:
             enqueue_warm(searcher.optuna_study, warm)
             echo(f"[{study.name}] warm start: the first {len(warm)} trial(s) take the parameters of "
@@ -305,41 +322,49 @@ def _plan(study: Study, store: ResultsStore, columns: StudyColumns, resume: bool
                  tuple(t.trial_id for t in planned))
 
 
-def _fit(study: Study, store: ResultsStore, columns: StudyColumns, plan: _Plan, concurrency: int,
-         finished: set[str], max_retries: int, resume: bool, dirs: tuple[str, str], echo: Callable[..., None],
-         relay: "EventRelay", verbose: bool):
-    """Fit one Tune experiment over the plan, the Parquet callback first, then the relay of epoch events to the
-    watchers; returns (the Parquet callback, the signal that stopped it or None).  Tune's trial folders are
-    named after the harma trial id."""
-    import logging
-
+def _tuner(study: Study, store: ResultsStore, plan: _Plan, concurrency: int, resume: bool, callbacks: list,
+           max_retries: int, dirs: tuple[str, str], verbose: bool):
+    """The Tune experiment: single-worker trials reuse their actors (warm workers: torch, open_clip and the
+    frozen backbone stay loaded; harma.train resets every per-trial state); a DDP trial's actor only drives a
+    TorchTrainer and is not reused.  Tune's trial folders are named after the harma trial id."""
     from ray import tune
 
-    from harma.tune.callbacks import ParquetResults
     from harma.tune.trial import run_trial
 
     checkpoints, ray_storage = dirs
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, study=study, checkpoint_root=checkpoints, train_storage=ray_storage),
         _trial_resources(study))
-    callback = ParquetResults(study, store, columns, provenance(), checkpoints, plan.total, echo=echo,
-                              protected=finished, max_retries=max_retries)
-    tuner = tune.Tuner(
+    return tune.Tuner(
         trainable, param_space=plan.param_space,
         tune_config=tune.TuneConfig(search_alg=plan.searcher, scheduler=_scheduler(study, store, resume),
                                     num_samples=plan.num_samples, max_concurrent_trials=concurrency,
+                                    reuse_actors=study.resources.workers_per_trial == 1,
                                     trial_dirname_creator=_TrialFolder(plan.grid),
                                     trial_name_creator=_TrialFolder(plan.grid)),
         run_config=tune.RunConfig(name=f"{study.name}-{time.strftime('%Y%m%d-%H%M%S')}",
-                                  storage_path=ray_storage, callbacks=[callback, relay, *tune_loggers()], verbose=0,
+                                  storage_path=ray_storage, callbacks=[*callbacks, *tune_loggers()], verbose=0,
                                   progress_reporter=None if verbose else silent_reporter(),
                                   failure_config=tune.FailureConfig(max_failures=max_retries)))
+
+
+def _fit(study: Study, store: ResultsStore, columns: StudyColumns, plan: _Plan, concurrency: int,
+         finished: set[str], max_retries: int, resume: bool, dirs: tuple[str, str], echo: Callable[..., None],
+         relay: "EventRelay", verbose: bool):
+    """Fit one Tune experiment over the plan, the Parquet callback first, then the relay of epoch events to the
+    watchers; returns (the Parquet callback, the signal that stopped it or None)."""
+    import logging
+
+    from harma.tune.callbacks import ParquetResults
+
+    callback = ParquetResults(study, store, columns, provenance(), dirs[0], plan.total, echo=echo,
+                              protected=finished, max_retries=max_retries)
     hint = _NoTunerRestoreHint()
     tune_logger = logging.getLogger("ray.tune.tune")
     tune_logger.addFilter(hint)
     try:
         with StopWatch() as stop:
-            tuner.fit()
+            _tuner(study, store, plan, concurrency, resume, [callback, relay], max_retries, dirs, verbose).fit()
             return callback, stop.interruption()
     finally:
         tune_logger.removeFilter(hint)

@@ -10,12 +10,13 @@ study names its objective (`set_metric_names`), and each Optuna trial carries th
 RUNNING when the driver died are handed out again first, with the same number and parameters; a FAILED trial
 that `harma study resume` retries becomes a new Optuna trial with the same parameters that carries the old
 harma trial id, and the sampler is reseeded from the number of trials asked so far, so a resumed search never
-replays the draws of the first driver.
+replays the draws of the first driver.  With `scheduler.deterministic` (`TellOrder`) Optuna is asked and told in
+trial order, so a re-run of a seeded study asks the same trials whatever order their results came in.
 """
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 import optuna
 from ray.tune.search import Searcher
@@ -94,13 +95,70 @@ def enqueue_warm(optuna_study: optuna.Study, trials: list[WarmTrial]) -> None:
         optuna_study.enqueue_trial(t.params, user_attrs={WARM_ATTR: t.source})
 
 
+def tell_recorded(optuna_study: optuna.Study, rows: list[dict], curves: dict[str, dict[int, float]],
+                  column: str) -> list[str]:
+    """Tell Optuna, for each RUNNING Optuna trial whose Parquet row (`rows`) is finished, what Parquet recorded:
+    its epochs' objective (`curves`: {harma id: {epoch: value}}) as intermediate values, then COMPLETE with the
+    row's `column` value, PRUNED or FAIL (a deterministic driver may die between the two; a trial resumed
+    instead would train past the epoch it was stopped at).  Returns the harma ids told."""
+    states = {COMPLETE: optuna.trial.TrialState.COMPLETE, PRUNED: optuna.trial.TrialState.PRUNED,
+              FAILED: optuna.trial.TrialState.FAIL}
+    finished = {r["trial_id"]: r for r in rows if r["status"] in states}
+    told = []
+    for frozen in unfinished_trials(optuna_study.get_trials(deepcopy=False)):
+        row = finished.get(harma_id(frozen))
+        if row is None:
+            continue
+        trial = optuna.trial.Trial(optuna_study, frozen._trial_id)
+        for epoch, value in sorted(curves.get(row["trial_id"], {}).items()):
+            trial.report(value, epoch)
+        if row["status"] == COMPLETE:
+            optuna_study.tell(frozen.number, float(row[column]))
+        else:
+            optuna_study.tell(frozen.number, state=states[row["status"]])
+        told.append(row["trial_id"])
+    return told
+
+
+Teller = Callable[[str, "dict | None", bool], None]     # tell(Tune trial id, its last result, error)
+
+
+class TellOrder:
+    """Ask and tell in trial order (a deterministic study): trial k (0-based, in ask order) is asked only once
+    trials 0 .. k - concurrency are told, in that order, and no later one, so at every ask TPE sees the same
+    finished trials (with their values) and the same running ones (its constant liar), however results came."""
+
+    def __init__(self, concurrency: int) -> None:
+        self.concurrency = max(1, int(concurrency))
+        self.asked: list[str] = []                                  # Tune trial ids, in ask order
+        self.told = 0                                               # how many of `asked` are told
+        self.finals: dict[str, tuple[dict | None, bool]] = {}       # ended, not told yet: (last result, error)
+        self.results: dict[str, list[dict]] = {}                    # epoch results not told yet
+
+    def tell_through(self, count: int, tell: Teller) -> bool:
+        """Tell the first `count` asked trials that are not told yet, in order, stopping at one still running;
+        True when all `count` are told."""
+        while self.told < min(count, len(self.asked)) and self.asked[self.told] in self.finals:
+            tid = self.asked[self.told]
+            tell(tid, *self.finals.pop(tid))
+            self.told += 1
+        return self.told >= count
+
+    def may_ask(self, tell: Teller) -> bool:
+        """Whether the next trial may be asked now (telling what it needs told first)."""
+        return self.tell_through(len(self.asked) - self.concurrency + 1, tell)
+
+
 class OptunaAskTellSearcher(Searcher):
     """Suggests `{TRIAL_KEY: TrialSpec}` configs from Optuna; tells Optuna COMPLETE / PRUNED / FAIL at the end."""
 
-    def __init__(self, study: Study, metric: str, resume_unfinished: bool = False, retry: set[str] = frozenset()):
+    def __init__(self, study: Study, metric: str, resume_unfinished: bool = False, retry: set[str] = frozenset(),
+                 concurrency: int = 1):
         """`resume_unfinished`: hand out the RUNNING Optuna trials again first; `retry`: harma ids of FAILED
-        trials to run again (with their parameters, under their ids) before asking new ones."""
+        trials to run again (with their parameters, under their ids) before asking new ones; `concurrency`: the
+        study's max_concurrent, which a deterministic study (`scheduler.deterministic`) asks and tells by."""
         super().__init__(metric=metric, mode=study.objective.mode)
+        self.order = TellOrder(concurrency) if study.scheduler.deterministic else None
         self.study = study
         self.optuna_study = open_optuna_study(study)
         self.base_values = study.base_values()
@@ -134,22 +192,30 @@ class OptunaAskTellSearcher(Searcher):
                                      warm_start_from=trial.user_attrs.get(WARM_ATTR))}
 
     def suggest(self, trial_id: str) -> dict | None:
+        if not self.pending and self.to_ask <= 0:
+            return Searcher.FINISHED
+        if self.order is not None:
+            if not self.order.may_ask(self._tell):
+                return None                   # Tune asks again after the next trial ends
+            self.order.asked.append(trial_id)
         if self.pending:
             frozen = self.pending.pop(0)
             trial = optuna.trial.Trial(self.optuna_study, frozen._trial_id)
             overrides = dict(frozen.params)
-        elif self.to_ask > 0:
+        else:
             self.to_ask -= 1
             trial = self.optuna_study.ask()
             overrides = suggest_overrides(trial, self.study.search.space, self.base_values)
-        else:
-            return Searcher.FINISHED
         self.live[trial_id] = trial
         return self._trial_config(trial, overrides)
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         trial = self.live.get(trial_id)
-        if trial is not None:
+        if trial is None:
+            return
+        if self.order is not None:            # told with the trial, in trial order
+            self.order.results.setdefault(trial_id, []).append(dict(result))
+        else:
             self._report(trial, result)
 
     def _report(self, trial: optuna.trial.Trial, result: dict | None) -> None:
@@ -160,9 +226,20 @@ class OptunaAskTellSearcher(Searcher):
                 trial.report(float(result[self.metric]), step)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        trial = self.live.pop(trial_id, None)
-        if trial is None:
+        if trial_id not in self.live:
             return
+        if self.order is None:
+            self._tell(trial_id, result, error)
+            return
+        self.order.finals[trial_id] = (result, error)
+        if not self.pending and self.to_ask <= 0:   # nothing left to ask: tell all that ended, in trial order
+            self.order.tell_through(len(self.order.asked), self._tell)
+
+    def _tell(self, trial_id: str, result: dict | None, error: bool) -> None:
+        """Tell Optuna the trial's intermediate values (buffered in deterministic mode) and its final state."""
+        trial = self.live.pop(trial_id)
+        for epoch_result in self.order.results.pop(trial_id, []) if self.order is not None else []:
+            self._report(trial, epoch_result)
         status = final_status(result, error)
         if status != FAILED:  # Tune hands the result that made ASHA stop a trial only to on_trial_complete
             self._report(trial, result)

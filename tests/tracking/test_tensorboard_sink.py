@@ -88,3 +88,28 @@ def test_a_trial_resumed_by_a_later_driver_rewrites_its_run(tmp_path):
     run(tmp_path, [reported("harma-s1", 1), reported("harma-s1", 2), reported("harma-s1", 3)])
     values = [(s.step, s.value) for s in read(tmp_path, "harma-s1").Scalars("val/r_mean")]
     assert values == [(1, 21.0), (2, 22.0), (3, 23.0)]
+
+
+def test_the_sink_loads_tensorboardx_without_torch(tmp_path):
+    """tensorboardX's writer imports torch when it can; the study driver must not (about 1 GiB).  After the
+    sink has written a run, torch is still absent and still importable."""
+    import json
+    import subprocess
+    import sys
+
+    code = f"""
+import json, sys
+from harma.progress.events import StudyBegan, TrialStarted
+from harma.tracking.tensorboard import TensorBoardSink
+sink = TensorBoardSink({str(tmp_path)!r})
+sink.handle(StudyBegan("st", "ablation", "val_r_mean", "max", 1, 1, 1, 1, False, 0.0))
+sink.handle(TrialStarted("a-s1", {{"train.seed": 1}}, "a", 1.0))
+sink.close()
+seen = ["tensorboardX" in sys.modules, "torch" in sys.modules]
+import torch
+print(json.dumps(seen + [hasattr(torch, "nn")]))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [True, False, True]
+    assert list((tmp_path / "a-s1").iterdir())
