@@ -65,6 +65,11 @@ def argsort_reference(scores_i2t: np.ndarray, scores_t2i: np.ndarray, img2txt: l
     for t, row in enumerate(scores_t2i):
         order = np.argsort(row)[::-1]
         t2i[t] = np.where(order == txt2img[t])[0][0]
+    return recalls(i2t, t2i)
+
+
+def recalls(i2t: np.ndarray, t2i: np.ndarray) -> dict[str, float]:
+    """R@1/5/10 both ways and their mean from 0-based ranks of the first correct match, as itm_eval reports them."""
     out = {}
     for k in (1, 5, 10):
         out[f"txt_r{k}"] = 100.0 * float(np.mean(i2t < k))
@@ -83,12 +88,7 @@ def numpy_floor(scores: np.ndarray, img2txt: list[list[int]]) -> dict[str, float
     txt2img = np.empty(n_txt, dtype=np.int64)
     txt2img[own.ravel()] = np.repeat(np.arange(n_img), own.shape[1])
     t2i = np.count_nonzero(scores > scores[txt2img, np.arange(n_txt)][None, :], axis=0)
-    out = {}
-    for k in (1, 5, 10):
-        out[f"txt_r{k}"] = 100.0 * float(np.mean(i2t < k))
-        out[f"img_r{k}"] = 100.0 * float(np.mean(t2i < k))
-    out["r_mean"] = sum(out[k] for k in METRIC_KEYS[:6]) / 6
-    return {k: out[k] for k in METRIC_KEYS}
+    return recalls(i2t, t2i)
 
 
 def seconds(fn) -> tuple[float, object]:
