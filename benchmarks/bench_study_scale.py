@@ -8,7 +8,8 @@ parameters; it imports neither torch nor the model.  The study is the smoke sear
 CPUs as trials at once.  The driver runs in its own process (`--driver`) and reports its CPU seconds
 (user + system) and wall time; then the parent counts the results files and their bytes, and times `harma study
 status` and `harma report` on the finished study, each in a fresh process.
-`--searcher N` instead times the searcher alone (ask, 2 epochs, tell; no Ray) for N trials in a row, per 50.
+`--searcher N` instead times the searcher alone (ask, 2 epochs, tell; no Ray) for N trials in a row, per 50, on
+the study's SQLite storage or, with `--journal`, on an Optuna journal file (`optuna_storage: journal:PATH`).
 Run: `OMP_NUM_THREADS=1 python benchmarks/bench_study_scale.py [--trials 250 1000] [--concurrent 64]`.
 """
 from __future__ import annotations
@@ -123,9 +124,9 @@ def one(work: Path, trials: int, concurrent: int) -> str:
             f"{rf:,} / {rb / 1024**2:.1f} MiB | {status:.1f} s | {report:.1f} s | {d['counts']} |")
 
 
-def searcher_seconds(work: Path, trials: int, window: int = 50) -> list[tuple[int, float]]:
+def searcher_seconds(work: Path, trials: int, journal: bool = False, window: int = 50) -> list[tuple[int, float]]:
     """The searcher alone (no Ray): ask, report 2 epochs and tell `trials` trials one after another on the
-    smoke space (TPE, SQLite storage); mean seconds per trial over each `window` trials."""
+    smoke space (TPE; SQLite storage, or a journal file); mean seconds per trial over each `window` trials."""
     import dataclasses
 
     from harma.study.parse import load_study
@@ -133,7 +134,8 @@ def searcher_seconds(work: Path, trials: int, window: int = 50) -> list[tuple[in
 
     smoke = load_study(REPO / "studies" / "smoke.yaml")
     study = dataclasses.replace(smoke, name="searcher", storage=str(work / "searcher"), num_samples=trials,
-                                scheduler=dataclasses.replace(smoke.scheduler, deterministic=False))
+                                scheduler=dataclasses.replace(smoke.scheduler, deterministic=False),
+                                optuna_storage=f"journal:{work / 'searcher.journal'}" if journal else None)
     searcher, times, start = OptunaAskTellSearcher(study, "val_r_mean"), [], time.perf_counter()
     for n in range(trials):
         spec = searcher.suggest(f"t{n}")["trial"]
@@ -156,11 +158,12 @@ def main() -> None:
     parser.add_argument("--trials", type=int, nargs="+", default=[250, 1000])
     parser.add_argument("--concurrent", type=int, default=64)
     parser.add_argument("--searcher", type=int, default=0, help="instead: time the searcher alone over N trials")
+    parser.add_argument("--journal", action="store_true", help="with --searcher: an Optuna journal file, not SQLite")
     args = parser.parse_args()
     if args.searcher:
         with tempfile.TemporaryDirectory(prefix="harma-scale-") as tmp:
             print("| trials told before | searcher seconds per trial (ask + 2 epochs + tell) |\n|---:|---:|")
-            for n, seconds in searcher_seconds(Path(tmp), args.searcher):
+            for n, seconds in searcher_seconds(Path(tmp), args.searcher, args.journal):
                 print(f"| {n - 50}-{n} | {1000 * seconds:.0f} ms |", flush=True)
         return
     print(f"{os.cpu_count()} CPUs, load average at start {os.getloadavg()[0]:.2f}\n")
