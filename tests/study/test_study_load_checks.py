@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from harma.data.split_size import check_batch_fits, train_split_size
 from harma.data.synthetic import train_captions
@@ -14,27 +13,13 @@ from harma.study import space_check
 from harma.study.space_check import EDGE, int_values
 from harma.study.model import NAME_MAX
 from harma.study.parse import load_study
-from harma.errors import StudyError
+from study_files import load, load_error
 
 
 def search(space: dict, base_set: dict | None = None, **extra) -> dict:
     return {"name": "t", "kind": "search", "num_samples": 2,
             "base": {"config": "synthetic-tiny", "set": {"train.epochs": 2, **(base_set or {})}},
             "search": {"space": space}, **extra}
-
-
-def load(data: dict, tmp_path: Path):
-    path = tmp_path / "study.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return load_study(path)
-
-
-def load_error(data: dict, tmp_path: Path) -> str:
-    with pytest.raises(StudyError) as err:
-        load(data, tmp_path)
-    message = str(err.value)
-    assert "\n" not in message and str(tmp_path / "study.yaml") in message, message
-    return message
 
 
 # ------------------------------------------------------------------------------- every value of a range

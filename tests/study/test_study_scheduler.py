@@ -7,12 +7,10 @@ import copy
 from pathlib import Path
 
 import pytest
-import yaml
 
-from harma.errors import StudyError
 from harma.schedulers.hyperband import HyperbandSpec
-from harma.study.model import Study
-from harma.study.parse import load_study
+from study_files import load
+from study_files import load_error as load_named_error
 
 HYPERBAND = {"type": "hyperband", "max_epochs": 4, "grace_period": 1, "reduction_factor": 2, "brackets": 2}
 
@@ -24,17 +22,10 @@ def search(scheduler: dict | None = None, space: dict | None = None) -> dict:
             "search": {"space": space or {"optim.lr": {"type": "float", "low": 1e-5, "high": 1e-2, "log": True}}}}
 
 
-def load(data: dict, tmp_path: Path) -> Study:
-    path = tmp_path / "study.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return load_study(path)
-
-
 def load_error(data: dict, tmp_path: Path) -> str:
-    with pytest.raises(StudyError) as err:
-        load(data, tmp_path)
-    message = str(err.value)
-    assert message.startswith(f"{tmp_path / 'study.yaml'}: ") and "\n" not in message, message
+    """The one-line message, which starts with the file's path."""
+    message = load_named_error(data, tmp_path)
+    assert message.startswith(f"{tmp_path / 'study.yaml'}: "), message
     return message
 
 
