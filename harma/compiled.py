@@ -29,6 +29,7 @@ from torch import nn
 R = TypeVar("R")
 TRAIN_FORWARD, IMAGE_ENCODER, TEXT_ENCODER = "train forward", "image encoder", "text encoder"
 REASON_CHARS = 240
+CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")     # the modes whose Inductor options turn CUDA graphs on
 
 
 def resolve_mode(mode: str, device: torch.device) -> str:
@@ -115,8 +116,7 @@ def compiled_function(role: str, mode: str) -> Callable[..., Any]:
     """`torch.compile(FUNCTIONS[role], mode=mode, dynamic=False)`, asked for once per process and (role, mode)."""
     key = (role, mode)
     if key not in _STATE.compiled:
-        _install_clock()
-        if mode == "reduce-overhead":
+        if mode in CUDA_GRAPH_MODES:
             import torch._inductor.config as inductor_config
 
             inductor_config.triton.cudagraph_or_error = True   # a graph torch cannot capture raises: see FastCall
@@ -168,7 +168,7 @@ class FastCall:
         self.role, self.module, self.mode = role, module, mode
         self._graph_fn = compiled_function(role, mode) if mode != "off" else None
         if self._graph_fn is not None:
-            _install_clock()
+            _install_clock()                # every time: torch._dynamo.reset() drops the clock's callbacks
 
     @property
     def compiled(self) -> bool:
@@ -179,7 +179,7 @@ class FastCall:
         return FUNCTIONS[self.role](self.module, *inputs)
 
     def graph(self, *inputs: torch.Tensor) -> Any:
-        if self.mode == "reduce-overhead":
+        if self.mode in CUDA_GRAPH_MODES:
             torch.compiler.cudagraph_mark_step_begin()
         return self._graph_fn(self.module, *inputs)
 
@@ -198,7 +198,7 @@ class FastCall:
                 raise
             self._fall_back(exc)
         else:
-            if self.mode == "reduce-overhead" and _cudagraph_skips() > skips:
+            if self.mode in CUDA_GRAPH_MODES and _cudagraph_skips() > skips:
                 _note(self.role, self.mode, "no graphs",
                       f"the {self.role} runs compiled without CUDA graphs: torch skipped capturing "
                       f"{_cudagraph_skips() - skips} graph(s) (TORCH_LOGS=cudagraphs says why)")

@@ -55,6 +55,22 @@ def test_auto_is_cuda_graphs_on_cuda_and_eager_on_cpu():
         assert resolve_mode(mode, torch.device("cpu")) == resolve_mode(mode, torch.device("cuda")) == mode
 
 
+def test_the_cuda_graph_modes_are_those_whose_inductor_options_turn_cuda_graphs_on():
+    from torch._inductor import list_mode_options
+
+    for mode in ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"):
+        assert (mode in compiled.CUDA_GRAPH_MODES) == bool(list_mode_options(mode).get("triton.cudagraphs")), mode
+
+
+def test_max_autotune_marks_each_cuda_graph_step_as_reduce_overhead_does(tiny_cfg, tmp_path, fake_compile):
+    import torch._inductor.config as inductor_config
+
+    cfg = cfg_for(tiny_cfg, tmp_path, "m", **{"train.compile": "max-autotune"})
+    train(cfg)
+    assert fake_compile["marks"] == marks_expected(cfg, runs=1)
+    assert inductor_config.triton.cudagraph_or_error
+
+
 def test_each_role_is_compiled_once_per_process_and_mode_with_static_shapes(fake_compile):
     import torch._inductor.config as inductor_config
 
