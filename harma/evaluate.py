@@ -19,8 +19,8 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from harma import distributed as dist_utils
 from harma.compiled import IMAGE_ENCODER, TEXT_ENCODER, FastCall, resolve_mode
-from harma.config import RunConfig, loader_workers
-from harma.data.loaders import close_loader
+from harma.config import RunConfig
+from harma.data.loaders import close_loader, worker_options
 from harma.data.transforms import PixelNormalizer
 from harma.metrics import retrieval_metrics
 from harma.runtime import precision_context
@@ -46,7 +46,7 @@ class Encoders:
     """The model's image and text encoders as this process runs them (eager, or compiled on padded batches)."""
 
     def __init__(self, model, cfg: RunConfig, device: torch.device) -> None:
-        mode = resolve_mode(cfg.train.compile, device)
+        self.mode = mode = resolve_mode(cfg.train.compile, device)
         self.model, self.device, self.precision = model, device, cfg.train.precision
         self.image, self.text = FastCall(IMAGE_ENCODER, model, mode), FastCall(TEXT_ENCODER, model, mode)
         self.pads = mode != "off"
@@ -65,10 +65,8 @@ class Encoders:
 
 
 def _image_loader(images: Dataset, cfg: RunConfig, device: torch.device) -> DataLoader:
-    workers = loader_workers(cfg.data)
     return DataLoader(Subset(images, list(_shard(len(images)))), batch_size=cfg.train.eval_batch_size,
-                      num_workers=workers, pin_memory=device.type == "cuda", persistent_workers=workers > 0,
-                      prefetch_factor=cfg.data.prefetch_factor if workers else None)
+                      **worker_options(cfg.data, device))
 
 
 class SplitEvaluator:

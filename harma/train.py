@@ -148,7 +148,7 @@ class Evaluation:
     def __init__(self, model: HarmaModel, data: "DataSets", cfg: RunConfig, device: torch.device) -> None:
         encoders = Encoders(model, cfg, device)
         self.val, self.test = SplitEvaluator(data.val, encoders, cfg), SplitEvaluator(data.test, encoders, cfg)
-        self.mode = compiled.resolve_mode(cfg.train.compile, device)
+        self.mode = encoders.mode
 
     def close(self) -> None:
         """Stop both loaders' persistent workers."""

@@ -22,8 +22,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from harma import distributed as dist_utils
 from harma.compiled import TRAIN_FORWARD, FastCall, resolve_mode
-from harma.config import ConfigError, RunConfig, loader_workers
-from harma.data.loaders import close_loader
+from harma.config import ConfigError, RunConfig
+from harma.data.loaders import close_loader, worker_options
 from harma.data.transforms import PixelNormalizer
 from harma.epoch_record import LOSS
 from harma.model.build import HarmaModel
@@ -99,11 +99,8 @@ def _loader(train_set, cfg: RunConfig, proc: Process) -> tuple[DataLoader, Distr
     if proc.world > 1:
         sampler = DistributedSampler(train_set, num_replicas=proc.world, rank=proc.rank, shuffle=True,
                                      seed=cfg.train.seed, drop_last=True)
-    workers = loader_workers(cfg.data)
     loader = DataLoader(train_set, batch_size=cfg.train.batch_size, shuffle=sampler is None, sampler=sampler,
-                        drop_last=True, num_workers=workers, generator=generator,
-                        pin_memory=proc.device.type == "cuda", persistent_workers=workers > 0,
-                        prefetch_factor=cfg.data.prefetch_factor if workers else None)
+                        drop_last=True, generator=generator, **worker_options(cfg.data, proc.device))
     if len(loader) == 0:
         raise ConfigError(f"train.batch_size={cfg.train.batch_size}: larger than the train split "
                           f"({len(train_set)} captions over {proc.world} process(es)); no full batch")

@@ -18,14 +18,14 @@ def freeze_all_but_adapters(model: nn.Module) -> None:
         p.requires_grad_(True)
 
 
-def _own_params(module: nn.Module, trained: set[int], skip: type | None = None) -> int:
-    """Trained parameters of `module`, excluding those inside children of type `skip`."""
+def _own_params(module: nn.Module, skip: type | None = None) -> int:
+    """Parameters of `module` (an adapter: all of them train), excluding those inside children of type `skip`."""
     skipped = set()
     if skip is not None:
         for child in module.modules():
             if isinstance(child, skip) and child is not module:
                 skipped.update(id(p) for p in child.parameters())
-    return sum(p.numel() for p in module.parameters() if id(p) in trained and id(p) not in skipped)
+    return sum(p.numel() for p in module.parameters() if id(p) not in skipped)
 
 
 def parameter_report(model: nn.Module) -> "OrderedDict[str, tuple[int, int]]":
@@ -43,11 +43,11 @@ def parameter_report(model: nn.Module) -> "OrderedDict[str, tuple[int, int]]":
     for name, module in model.named_modules():
         if isinstance(module, MMAdapter):
             tower = "vision" if ".visual." in f".{name}" else "text"
-            add(f"MMadapter ({tower})", _own_params(module, trained, skip=BiShareAdapter))
+            add(f"MMadapter ({tower})", _own_params(module, skip=BiShareAdapter))
         elif isinstance(module, BiShareAdapter) and id(module) not in seen_bishare:
             seen_bishare.add(id(module))
-            add("BiShareAdapter", _own_params(module, trained))
-        elif isinstance(module, AdaptedMLP) and module.gate1 is not None and id(module.gate1) in trained:
+            add("BiShareAdapter", _own_params(module))
+        elif isinstance(module, AdaptedMLP) and module.gate1 is not None:
             add("block gates", 1)
     if id(model.temp) in trained:
         report["temperature"] = (1, model.temp.numel())
