@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from harma.errors import ClusterError
+from harma.tune.quiet import env_var
 from harma.study.model import Study
 
 LOCAL_OBJECT_STORE_BYTES = 256 * 1024 * 1024
@@ -33,20 +34,19 @@ def compile_cache_dir(study: Study) -> str:
     return os.path.join(os.path.abspath(root), "compile-cache", study.name)
 
 
-def trial_env(study: Study | None = None) -> dict[str, str]:
+def trial_env(study: Study) -> dict[str, str]:
     """Environment for every trial process: run in the driver's working directory (relative paths hold); a
     reused actor waits up to FUNCTION_THREAD_TIMEOUT_S for the last trial's thread (Tune's default, 2 s, is less
-    than a stopped trial's loader workers may take to exit); with a study, its trials share one persistent
-    compile cache (Inductor's and Triton's), so a warm cache compiles each graph once per study, and a
-    single-worker study's trial processes keep their last frozen backbone (harma.model.cache; a DDP trial's
-    workers live for one trial only)."""
-    env = {"RAY_CHDIR_TO_TRIAL_DIR": "0", "TUNE_FUNCTION_THREAD_TIMEOUT_S": str(FUNCTION_THREAD_TIMEOUT_S)}
-    if study is not None and study.resources.workers_per_trial == 1:
+    than a stopped trial's loader workers may take to exit); the study's trials share one persistent compile
+    cache (Inductor's and Triton's), so a warm cache compiles each graph once per study; and a single-worker
+    study's trial processes keep their last frozen backbone (harma.model.cache; a DDP trial's workers live for
+    one trial only)."""
+    cache = compile_cache_dir(study)
+    env = {"RAY_CHDIR_TO_TRIAL_DIR": "0", "TUNE_FUNCTION_THREAD_TIMEOUT_S": str(FUNCTION_THREAD_TIMEOUT_S),
+           "TORCHINDUCTOR_CACHE_DIR": os.path.join(cache, "inductor"),
+           "TRITON_CACHE_DIR": os.path.join(cache, "triton")}
+    if study.resources.workers_per_trial == 1:
         env[BACKBONE_CACHE_ENV] = "1"
-    if study is not None:
-        cache = compile_cache_dir(study)
-        env.update({"TORCHINDUCTOR_CACHE_DIR": os.path.join(cache, "inductor"),
-                    "TRITON_CACHE_DIR": os.path.join(cache, "triton")})
     return env
 
 
@@ -130,8 +130,9 @@ def connect(study: Study, address: str | None, verbose: bool = False) -> bool:
     import ray
 
     address = address or os.environ.get("RAY_ADDRESS")
-    runtime_env = {"env_vars": trial_env(study)}
-    os.environ.update(trial_env(study))
+    env = trial_env(study)
+    runtime_env = {"env_vars": env}
+    os.environ.update(env)
     if address:
         if address != "auto":
             _check_reachable(address)
@@ -157,18 +158,13 @@ def _loopback_node():
     """
     from ray._private import ray_constants
 
-    saved_env = os.environ.get(ENABLE_CLUSTER_ENV)
     saved_flag = ray_constants.ENABLE_RAY_CLUSTER
-    os.environ[ENABLE_CLUSTER_ENV] = "0"
     ray_constants.ENABLE_RAY_CLUSTER = False
     try:
-        yield
+        with env_var(ENABLE_CLUSTER_ENV, "0"):
+            yield
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = saved_flag
-        if saved_env is None:
-            os.environ.pop(ENABLE_CLUSTER_ENV, None)
-        else:
-            os.environ[ENABLE_CLUSTER_ENV] = saved_env
 
 
 def _start_local(study: Study, runtime_env: dict, verbose: bool = False) -> None:

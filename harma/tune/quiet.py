@@ -34,7 +34,8 @@ LIBRARY_MODULES = r"(ray|optuna|mlflow|alembic|sqlalchemy|tensorboardX|pyarrow)(
 
 
 @contextlib.contextmanager
-def _env(name: str, value: str) -> Iterator[None]:
+def env_var(name: str, value: str) -> Iterator[None]:
+    """`os.environ[name] = value` inside the block; the old value (or its absence) back after it."""
     saved = os.environ.get(name)
     os.environ[name] = value
     try:
@@ -57,18 +58,6 @@ def _levels(level: int) -> Iterator[None]:
     finally:
         for lg, old in zip(loggers, saved):
             lg.setLevel(old)
-
-
-@contextlib.contextmanager
-def _optuna(level: int) -> Iterator[None]:
-    import optuna
-
-    saved = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(level)
-    try:
-        yield
-    finally:
-        optuna.logging.set_verbosity(saved)
 
 
 class _Drop(logging.Filter):
@@ -125,20 +114,31 @@ def _filter_library_warnings() -> None:
     warnings.filterwarnings("ignore", category=ExperimentalWarning)
 
 
+_VERBOSE: list[bool] = [False]         # inside library_output(verbose=True)
+
+
+def verbose() -> bool:
+    """Whether a driver's `--verbose` block is running (the libraries' INFO lines are wanted)."""
+    return _VERBOSE[-1]
+
+
 @contextlib.contextmanager
 def library_output(verbose: bool = False) -> Iterator[None]:
     """Around a driver's run: the libraries' output hidden (quiet) or shown on stderr (verbose)."""
     if verbose:           # the libraries' own handlers at INFO (Ray configures its logging in ray.init)
-        with _env(NO_AUTO_LOGGERS, "1"), _levels(logging.INFO), _optuna(logging.INFO):
-            yield
+        _VERBOSE.append(True)
+        try:
+            with env_var(NO_AUTO_LOGGERS, "1"), _levels(logging.INFO):
+                yield
+        finally:
+            _VERBOSE.pop()
         return
     with contextlib.ExitStack() as stack:
         stack.enter_context(warnings.catch_warnings())
         _filter_library_warnings()
-        stack.enter_context(_env(NO_AUTO_LOGGERS, "1"))
-        stack.enter_context(_env(CLASSIC_OUTPUT, "0"))
-        stack.enter_context(_env(MLFLOW_URL_LINES, "true"))
+        stack.enter_context(env_var(NO_AUTO_LOGGERS, "1"))
+        stack.enter_context(env_var(CLASSIC_OUTPUT, "0"))
+        stack.enter_context(env_var(MLFLOW_URL_LINES, "true"))
         stack.enter_context(_drop_duplicates())
         stack.enter_context(_levels(logging.WARNING))
-        stack.enter_context(_optuna(logging.WARNING))
         yield

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from harma.atomic import make_private_dirs, remove_debris
 from harma.results.schema import StudyColumns, record_from_row
 from harma.results.store import ResultsStore
-from harma.schedulers.base import is_early_stopping
+from harma.schedulers.base import is_early_stopping, observations_from_epochs
 from harma.results.trials import (COMPLETE, FAILED, FINISHED, OBSERVED, PRUNED, RUNNING, best_first, complete_count,
                                   importances_withheld, row_overrides)
 from harma.study.columns import epoch_objective, objective_column, study_columns
@@ -115,13 +115,10 @@ def _reconcile_with_optuna(study: Study, store: ResultsStore, columns: StudyColu
 
 def _curves(study: Study, store: ResultsStore) -> dict[str, dict[int, float]]:
     """{trial id: {epoch: the objective on its split}} from the epochs table."""
-    epochs = store.read_epochs(study.name)
-    if not len(epochs):
-        return {}
-    rows = epochs[(epochs["split"] == study.objective.split) & (epochs["metric"] == study.objective.metric)]
     curves: dict[str, dict[int, float]] = {}
-    for r in rows.itertuples(index=False):
-        curves.setdefault(str(r.trial_id), {})[int(r.epoch)] = float(r.value)
+    for seen in observations_from_epochs(store.read_epochs(study.name), study.objective.metric,
+                                         study.objective.split):
+        curves.setdefault(seen.trial_id, {})[seen.epoch] = seen.value
     return curves
 
 
@@ -256,14 +253,15 @@ def _run_connected(study: Study, store: ResultsStore, columns: StudyColumns, res
              + ", ".join(sorted(retry)), flush=True)
     echo(f"[{study.name}] {study.kind} study: {plan.total} trial(s) to run, {len(finished)} already finished, "
          f"up to {concurrency} at once on {shape.nodes} node(s); results in {root}", flush=True)
+    trials = store.read_trials(study.name)
     summary = {"name": study.name, "started": plan.total, "finished_before": sorted(finished), "results": root,
-               "planned": plan.total + len(_finished_ids(store.read_trials(study.name)) - retry)}
+               "planned": plan.total + len(_finished_ids(trials) - retry)}
     if plan.total == 0:
         return {**summary, "best": _best(store, study), "counts": _status_counts(store, study), "interrupted": None}
     from harma.tune.events import EventRelay
 
     relay = EventRelay(study, watch_sinks(study, watch, checkpoints, echo), echo)
-    relay.send(study_began(study, store.read_trials(study.name), finished, plan.total, concurrency))
+    relay.send(study_began(study, trials, finished, plan.total, concurrency))
     interrupted = None
     try:
         _, interrupted = _fit(study, store, columns, plan, concurrency, finished, max_retries, resume,

@@ -15,13 +15,16 @@ trial order, so a re-run of a seeded study asks the same trials whatever order t
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import warnings
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import optuna
 from ray.tune.search import Searcher
 
 from harma.results.trials import COMPLETE, FAILED, PRUNED
+from harma.tune import quiet
 from harma.study.columns import best_objective, objective_column
 from harma.tune.records import TRIAL_KEY, TrialSpec, final_status, is_epoch_result
 from harma.tune.space import make_sampler, study_storage, suggest_overrides
@@ -35,12 +38,27 @@ def search_trial_id(number: int) -> str:
     return f"trial-{number:04d}"
 
 
+@contextlib.contextmanager
+def _optuna_info_hidden() -> Iterator[None]:
+    """Optuna's logger at WARNING inside the block, unless a driver's `--verbose` wants its INFO lines."""
+    logger = logging.getLogger("optuna")
+    saved = logger.level
+    if not quiet.verbose():
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(saved)
+
+
 def open_optuna_study(study: Study) -> optuna.Study:
     """The study's Optuna study (created on first use), its objective named after the results column; Optuna's
-    info lines ("Using an existing study ...") are silenced, its warnings kept."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    opened = optuna.create_study(study_name=study.name, storage=study_storage(study), sampler=make_sampler(study),
-                                 direction=study.objective.direction, load_if_exists=True)
+    info line "Using an existing study" is left out unless a driver runs with `--verbose` (harma.tune.quiet), its
+    warnings kept."""
+    with _optuna_info_hidden():
+        opened = optuna.create_study(study_name=study.name, storage=study_storage(study),
+                                     sampler=make_sampler(study), direction=study.objective.direction,
+                                     load_if_exists=True)
     with warnings.catch_warnings():  # set_metric_names is marked experimental in Optuna
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         opened.set_metric_names([objective_column(study)])

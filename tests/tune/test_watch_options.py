@@ -10,6 +10,7 @@ import importlib.util
 import logging
 import os
 import warnings
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -198,3 +199,24 @@ def test_tune_names_each_trial_folder_after_its_trial_id():
     name = _TrialFolder(("harma-s1", "frozen-s1"))
     assert [name(searched), name(gridded)] == ["trial-0007", "frozen-s1"]
     assert _TrialFolder(())(gridded) == "abc_00001"            # no grid known: Tune's own id
+
+
+def test_opening_the_optuna_study_hides_its_info_lines_unless_verbose(study):
+    """`--verbose` shows Optuna's INFO lines ("Using an existing study ..."); otherwise opening hides them, and
+    Optuna's logger level is put back either way."""
+    from harma.tune.searcher import open_optuna_study
+
+    search = load_study(Path(__file__).resolve().parents[2] / "studies" / "smoke.yaml")   # storage: ./results
+    caught = Caught()
+    logger = logging.getLogger("optuna")
+    logger.addHandler(caught)
+    before = logger.level
+    try:
+        open_optuna_study(search)                            # creates it
+        open_optuna_study(search)                            # an existing study: its info line is hidden
+        assert not any("existing study" in m for m in caught.messages) and logger.level == before
+        with library_output(verbose=True):
+            open_optuna_study(search)
+        assert any("existing study" in m for m in caught.messages) and logger.level == before
+    finally:
+        logger.removeHandler(caught)
