@@ -62,10 +62,9 @@ class _Split:
 def data_paths(data: DataConfig) -> tuple[str | None, dict[str, str | None]]:
     """(image root, split -> annotation file) as the trainer resolves them (a synthetic set is created)."""
     if data.synthetic_images > 0:
-        from harma.data.synthetic import ensure_synthetic_dataset
+        from harma.data.synthetic import synthetic_for
 
-        n, seed = data.synthetic_images, data.synthetic_seed
-        p = ensure_synthetic_dataset(data.image_root or f".harma/synthetic-{n}-{seed}", n, seed)
+        p = synthetic_for(data)
         return p.image_root, {"train": p.train_json, "val": p.val_json, "test": p.test_json}
     return data.image_root, {s: getattr(data, f"{s}_json") for s in SPLITS}
 

@@ -22,7 +22,7 @@ from harma.config import DataConfig
 from harma.data.annotations import EvalAnnotations, load_eval_annotations, load_train_annotations
 from harma.errors import DataError
 from harma.data.image_cache import CachedImages, DiskImages, open_images
-from harma.data.synthetic import SyntheticPaths, ensure_synthetic_dataset
+from harma.data.synthetic import SyntheticPaths, synthetic_for
 from harma.data.transforms import test_pixels, train_pixels
 
 Tokenize = Callable[[list[str]], torch.Tensor]
@@ -79,8 +79,7 @@ class DataSets:
 def resolve_paths(data_cfg: DataConfig) -> SyntheticPaths:
     """Absolute (image_root, train, val, test) paths: the synthetic set (created if absent) or `data.*`."""
     if data_cfg.synthetic_images > 0:
-        n, seed = data_cfg.synthetic_images, data_cfg.synthetic_seed
-        return ensure_synthetic_dataset(data_cfg.image_root or f".harma/synthetic-{n}-{seed}", n, seed)
+        return synthetic_for(data_cfg)
     for name in ("train_json", "val_json", "test_json", "image_root"):
         if not getattr(data_cfg, name):
             raise DataError(f"data.{name}: required when data.synthetic_images = 0 (or set "

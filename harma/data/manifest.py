@@ -13,9 +13,10 @@ MANIFEST_FORMAT = 1
 
 
 def read_manifest(image_root: str | os.PathLike) -> dict[str, Any] | None:
-    """The manifest a complete fetch left in `image_root`, or None."""
+    """The manifest a complete fetch left in `image_root` (its format, and the set it names), or None."""
     try:
         data = json.loads((Path(image_root) / MANIFEST_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) and data.get("format") == MANIFEST_FORMAT else None
+    valid = isinstance(data, dict) and data.get("format") == MANIFEST_FORMAT and isinstance(data.get("set"), str)
+    return data if valid else None

@@ -217,3 +217,11 @@ def ensure_synthetic_dataset(out_dir: str | os.PathLike, n_images: int, seed: in
         raise DataError(f"{out}: holds a synthetic data set {have}, not the requested {want}; "
                         f"choose another folder")
     return _paths(out)
+
+
+def synthetic_for(data) -> SyntheticPaths:
+    """The synthetic set a DataConfig asks for (`data.synthetic_images` > 0), created if absent: under
+    `data.image_root`, else `.harma/synthetic-<n>-<seed>`.  The one owner of that default, for the trainer and
+    `harma data check`."""
+    n, seed = data.synthetic_images, data.synthetic_seed
+    return ensure_synthetic_dataset(data.image_root or f".harma/synthetic-{n}-{seed}", n, seed)

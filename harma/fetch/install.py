@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterable, Iterator
 from harma.data.manifest import MANIFEST_FORMAT, MANIFEST_NAME, read_manifest
 from harma.atomic import write_bytes_atomic
 from harma.errors import FetchError
+from harma.fetch.registry import file_sha256
 
 SHOWN = 5
 
@@ -80,7 +81,7 @@ def sha256_bytes(data: bytes) -> str:
 
 def _file_sha(path: Path) -> str | None:
     try:
-        return sha256_bytes(path.read_bytes())
+        return file_sha256(path)
     except OSError:
         return None
 
@@ -145,10 +146,7 @@ def install(layout: DataLayout, request: dict[str, Any], make_plan: Callable[[],
         manifest = read_manifest(layout.image_root) or {}
         n = len(manifest.get("images", {}))
         return Installed(layout, n, 0, n, True, manifest.get("counts", {}))
-    plan = make_plan()
-    if plan.request != request:
-        raise AssertionError(f"plan request {plan.request} differs from {request}")
-    return _install(plan)
+    return _install(make_plan())
 
 
 def _install(plan: Plan) -> Installed:
@@ -156,9 +154,9 @@ def _install(plan: Plan) -> Installed:
     _check_complete(plan, images)
     annotations = {}
     for split, data in plan.annotations.items():
-        path = plan.layout.annotation(split)
-        _write_if_changed(path, data, sha256_bytes(data))
-        annotations[split] = {"path": os.fspath(path), "sha256": sha256_bytes(data)}
+        path, digest = plan.layout.annotation(split), sha256_bytes(data)
+        _write_if_changed(path, data, digest)
+        annotations[split] = {"path": os.fspath(path), "sha256": digest}
     manifest = {"format": MANIFEST_FORMAT, "set": plan.layout.name, "request": plan.request,
                 "counts": plan.counts, "annotations": annotations, "images": dict(sorted(images.items()))}
     write_bytes_atomic(plan.layout.manifest, (json.dumps(manifest, indent=0) + "\n").encode())
