@@ -8,7 +8,7 @@ is a pure function of the events.  `Sink` is what consumes them: `handle(event)`
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping, Protocol, Union
 
 
@@ -74,7 +74,6 @@ class TrialEnded:
 class StudyEnded:
     at: float
     interrupted: str | None = None    # the signal that stopped the driver, if one did
-    counts: Mapping[str, int] = field(default_factory=dict)
 
 
 Event = Union[StudyBegan, TrialStarted, EpochReported, TrialRetried, TrialEnded, StudyEnded]

@@ -24,7 +24,6 @@ class TrialRow:
     """One trial of this driver as the view shows it."""
     trial_id: str
     config: str                        # its configuration in short (arm, or searched key=value pairs)
-    started_at: float
     status: str = RUNNING
     epoch: int = 0                     # the last epoch reported
     planned: int | None = None
@@ -69,27 +68,27 @@ class Progress:
         if isinstance(event, EpochReported):
             return self._epoch(event)
         if isinstance(event, TrialRetried):
-            self._row(event.trial_id, event.at).retries = event.retry
+            self._row(event.trial_id).retries = event.retry
             return True
         if isinstance(event, TrialEnded):
-            self._row(event.trial_id, event.at).status = event.status
+            self._row(event.trial_id).status = event.status
             return True
         if isinstance(event, StudyEnded):
             self.ended_at = event.at
         return False
 
-    def _row(self, trial_id: str, at: float) -> TrialRow:
+    def _row(self, trial_id: str) -> TrialRow:
         if trial_id not in self.rows:
-            self.rows[trial_id] = TrialRow(trial_id, "", at)
+            self.rows[trial_id] = TrialRow(trial_id, "")
         return self.rows[trial_id]
 
     def _started(self, event: TrialStarted) -> bool:
-        row = self._row(event.trial_id, event.at)
+        row = self._row(event.trial_id)
         row.config, row.status = short_config(event.params, event.arm), RUNNING
         return False
 
     def _epoch(self, event: EpochReported) -> bool:
-        row = self._row(event.trial_id, event.at)
+        row = self._row(event.trial_id)
         row.epoch, row.planned, row.last, row.best = event.epoch, event.planned_epochs, event.objective, event.best
         if event.epoch_seconds:
             row.epochs_per_min = 60.0 / event.epoch_seconds

@@ -16,13 +16,11 @@ from harma.report.cost import CostBasis, add_cost, cost_basis
 from harma.report.figures import arms_chart, curves_chart, paired_chart
 from harma.report.frames import arm_order, complete_per_seed, exclusion_text
 from harma.report.html import Page, fmt, fmt_ci, fmt_p
-from harma.report.paper_page import add_paper_section
+from harma.report.paper_page import NAMES, add_paper_section
 from harma.report.spec import StudySpec, base_text, base_values
 from harma.report.stats import CI_METHOD, MIN_TEST_PAIRS, WILCOXON_MIN_PAIRS
 
-HEADERS = {"r_mean": "mR", "txt_r1": "txt R@1", "txt_r5": "txt R@5", "txt_r10": "txt R@10",
-           "img_r1": "img R@1", "img_r5": "img R@5", "img_r10": "img R@10",
-           "trainable_params": "trainable params"}
+HEADERS = {**NAMES, "trainable_params": "trainable params"}
 
 
 def _summary_view(summary: pd.DataFrame, arm_names: list[str], metrics: list[str], cost: str) -> pd.DataFrame:

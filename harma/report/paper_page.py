@@ -16,7 +16,7 @@ from harma.report.stats import CI_METHOD, mean_ci
 from harma.study.paper import PaperNumbers, find_paper
 
 NAMES = {"r_mean": "mR", "txt_r1": "txt R@1", "txt_r5": "txt R@5", "txt_r10": "txt R@10", "img_r1": "img R@1",
-         "img_r5": "img R@5", "img_r10": "img R@10"}
+         "img_r5": "img R@5", "img_r10": "img R@10"}          # the metrics' names on every report page
 
 
 def paper_of(spec: StudySpec | None) -> PaperNumbers | None:

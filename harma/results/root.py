@@ -54,13 +54,27 @@ def study_names(root: str | os.PathLike) -> list[str]:
 
 def _uri_study_names(root: str | os.PathLike) -> list[str]:
     """study_names of an object-store root, listed through pyarrow's file system."""
+    from harma.results import fsio
+
+    fs, base = fsio.resolve_root(root)
+    return fs_study_names(fs, base, root)
+
+
+def fs_study_names(fs, base: str, root: str | os.PathLike) -> list[str]:
+    """The studies with a trials or epochs partition under `base` on the pyarrow file system `fs`, sorted; the
+    table-folder error when `base` itself holds partitions (a trials or epochs folder given as the root)."""
     import pyarrow.fs as pafs
 
     from harma.results import fsio
 
-    fs, base = fsio.resolve_root(root)
-    return sorted({info.base_name[len(PARTITION):] for table in TABLES for info in fsio.list_dir(fs, f"{base}/{table}")
-                   if info.type == pafs.FileType.Directory and info.base_name.startswith(PARTITION)})
+    def partitions(folder: str) -> set[str]:
+        return {info.base_name[len(PARTITION):] for info in fsio.list_dir(fs, folder)
+                if info.type == pafs.FileType.Directory and info.base_name.startswith(PARTITION)}
+
+    names = set().union(*(partitions(f"{base}/{table}") for table in TABLES))
+    if not names and partitions(base):
+        raise table_folder_error(root)
+    return sorted(names)
 
 
 def table_folder_error(root: str | os.PathLike) -> Exception:

@@ -32,7 +32,7 @@ import pyarrow.fs as pafs
 from harma.errors import ResultsFileError
 from harma.atomic import remove_debris
 from harma.results import fsio
-from harma.results.root import table_folder_error
+from harma.results.root import PARTITION, fs_study_names
 from harma.results.migrate import needs_rewrite, upgrade
 from harma.results.schema import (
     EPOCH_KEYS,
@@ -57,7 +57,6 @@ from harma.results.trials import is_param_column, param_key
 from harma.results.values import check_files
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
-_PARTITION = "study="
 
 
 def _unreadable(path: str, exc: BaseException) -> ResultsFileError:
@@ -119,7 +118,7 @@ class ResultsStore:
 
     # paths -------------------------------------------------------------------------------------------
     def _dir(self, table: str, study: str) -> str:
-        return f"{self.base}/{table}/{_PARTITION}{_check_name('study', study)}"
+        return f"{self.base}/{table}/{PARTITION}{_check_name('study', study)}"
 
     def trial_path(self, study: str, trial_id: str) -> str:
         return f"{self._dir('trials', study)}/{_check_name('trial_id', trial_id)}.parquet"
@@ -189,15 +188,7 @@ class ResultsStore:
     # reading -----------------------------------------------------------------------------------------
     def studies(self) -> list[str]:
         """Names of the studies with a trials or epochs partition under the root, sorted."""
-        names: set[str] = set()
-        for table in ("trials", "epochs"):
-            for info in fsio.list_dir(self.fs, f"{self.base}/{table}"):
-                if info.type == pafs.FileType.Directory and info.base_name.startswith(_PARTITION):
-                    names.add(info.base_name[len(_PARTITION):])
-        if not names and any(i.type == pafs.FileType.Directory and i.base_name.startswith(_PARTITION)
-                             for i in fsio.list_dir(self.fs, self.base)):
-            raise table_folder_error(self.root)
-        return sorted(names)
+        return fs_study_names(self.fs, self.base, self.root)
 
     def files(self, table: str, study: str | None = None) -> list[str]:
         """The Parquet files of `table` (trials, epochs) of one study, or of every study under the root."""

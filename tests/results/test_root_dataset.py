@@ -132,3 +132,15 @@ def test_a_table_folder_given_as_the_root_is_refused(root, capsys):
 def test_no_studies_is_an_empty_dataset_with_the_fixed_columns(tmp_path):
     dataset = ResultsStore(tmp_path).dataset()
     assert dataset.to_table().num_rows == 0 and "trial_id" in dataset.schema.names
+
+
+def test_an_object_store_root_lists_its_studies_and_refuses_a_table_folder_as_the_store_does(root):
+    """One lister (harma.results.root.fs_study_names) serves local and object-store roots alike."""
+    import pyarrow.fs as pafs
+
+    from harma.results.root import fs_study_names
+
+    local = pafs.LocalFileSystem()
+    assert fs_study_names(local, str(root), "s3://b/results") == ResultsStore(root).studies()
+    with pytest.raises(ResultsError, match="s3://b/results/trials: holds study= folders itself"):
+        fs_study_names(local, str(root / "trials"), "s3://b/results/trials")
